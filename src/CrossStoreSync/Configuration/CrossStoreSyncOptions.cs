@@ -1,0 +1,72 @@
+using CrossStoreSync.Stores;
+
+namespace CrossStoreSync.Configuration;
+
+/// <summary>Options of the sync engine. Validated at start-up; a bad value stops the host with a message quoting it.</summary>
+public sealed class CrossStoreSyncOptions
+{
+    private readonly Dictionary<string, CollectionDefinition> _collections = new(StringComparer.Ordinal);
+
+    /// <summary>This process's node id, stamped into every version (0..255). <value>Default 0.</value></summary>
+    public int NodeId { get; set; }
+
+    /// <summary>The most changes a dispatcher reads and applies in one batch. <value>Default 512.</value></summary>
+    public int DispatchBatchSize { get; set; } = 512;
+
+    /// <summary>The largest accepted document, in bytes. <value>Default 1 MiB.</value></summary>
+    public int MaxDocumentBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>The largest accepted entity (document + vector + edges), in bytes. <value>Default 4 MiB.</value></summary>
+    public int MaxEntityBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>The most edges one entity may carry. <value>Default 1024.</value></summary>
+    public int MaxEdgesPerEntity { get; set; } = 1024;
+
+    /// <summary>The most entities accepted by one <see cref="Sync.ISyncManager.WriteBatchAsync"/>. <value>Default 10,000.</value></summary>
+    public int MaxWriteBatchSize { get; set; } = 10_000;
+
+    /// <summary>The first retry delay after a transient store failure; later ones grow exponentially. <value>Default 100 ms.</value></summary>
+    public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The longest delay between retries of a failing replica. <value>Default 30 s.</value></summary>
+    public TimeSpan RetryMaxDelay { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long one store apply may take before it counts as a transient timeout. <value>Default 30 s.</value></summary>
+    public TimeSpan ApplyTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Retries of the inline source-of-truth write on transient errors before the write is left pending. <value>Default 3.</value></summary>
+    public int SourceRetryAttempts { get; set; } = 3;
+
+    /// <summary>
+    /// How often dispatchers look for changes appended by other processes and pending entries are re-resolved.
+    /// In-process writes wake dispatchers at once. <value>Default 1 s.</value>
+    /// </summary>
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Events buffered per subscriber of <see cref="Sync.ISyncManager.SubscribeAsync"/>; the oldest are dropped beyond it. <value>Default 10,000.</value></summary>
+    public int EventBufferCapacity { get; set; } = 10_000;
+
+    /// <summary>The configured collections. Writes to other collections are rejected.</summary>
+    public IReadOnlyCollection<CollectionDefinition> Collections => _collections.Values;
+
+    /// <summary>Declares a collection; its vector dimension is enforced on every write and passed to vector stores.</summary>
+    /// <param name="name">The collection name (a valid <see cref="Model.EntityKey"/> collection).</param>
+    /// <param name="vectorDimension">The vector dimension, or null when the collection's entities carry no vectors.</param>
+    /// <param name="distance">The search distance.</param>
+    /// <returns>These options, for chaining.</returns>
+    /// <exception cref="ArgumentException">The name is invalid or the dimension is not positive.</exception>
+    public CrossStoreSyncOptions AddCollection(string name, int? vectorDimension = null, VectorDistance distance = VectorDistance.Cosine)
+    {
+        Model.EntityKey.ValidateCollection(name, nameof(name));
+        if (vectorDimension is { } d && (d < 1 || d > 65_536))
+        {
+            throw new ArgumentOutOfRangeException(nameof(vectorDimension), d, $"Vector dimension of collection '{name}' must be in 1..65536.");
+        }
+
+        _collections[name] = new CollectionDefinition(name, vectorDimension, distance);
+        return this;
+    }
+
+    /// <summary>Finds a configured collection.</summary>
+    public bool TryGetCollection(string name, out CollectionDefinition definition) => _collections.TryGetValue(name, out definition!);
+}

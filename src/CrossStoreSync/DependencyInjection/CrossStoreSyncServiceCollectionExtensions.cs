@@ -1,0 +1,104 @@
+using CrossStoreSync.Configuration;
+using CrossStoreSync.DependencyInjection;
+using CrossStoreSync.Log;
+using CrossStoreSync.Stores;
+using CrossStoreSync.Sync;
+using CrossStoreSync.Telemetry;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers CrossStoreSync in a service collection.</summary>
+public static class CrossStoreSyncServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the sync engine (<see cref="ISyncManager"/>), its options (validated on start), telemetry and a hosted
+    /// service that runs the dispatchers. Safe to call more than once. Register a change log, a source of truth and
+    /// replicas on the returned builder (for example <c>UseSqlite(...)</c>).
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Configures the options; collections are declared here.</param>
+    /// <returns>A builder for stores and the log.</returns>
+    public static ICrossStoreSyncBuilder AddCrossStoreSync(this IServiceCollection services, Action<CrossStoreSyncOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.AddOptions<CrossStoreSyncOptions>().ValidateOnStart();
+        if (configure is not null)
+        {
+            services.Configure(configure);
+        }
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<CrossStoreSyncOptions>, CrossStoreSyncOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.TryAddSingleton<SyncMetrics>();
+        services.TryAddSingleton(sp => new SyncEngine(
+            () => CreateTopology(sp),
+            sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<SyncMetrics>(),
+            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+        services.TryAddSingleton<ISyncManager>(sp => sp.GetRequiredService<SyncEngine>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CrossStoreSyncHostedService>());
+        return new CrossStoreSyncBuilder(services);
+    }
+
+    private static StoreTopology CreateTopology(IServiceProvider sp)
+    {
+        var log = sp.GetService<ChangeLogRegistration>()?.Factory(sp)
+            ?? throw new InvalidOperationException("No change log is registered. Call UseSqlite(...) or UseChangeLog(...) on the builder returned by AddCrossStoreSync.");
+        var source = sp.GetService<SourceRegistration>()?.Factory(sp)
+            ?? throw new InvalidOperationException("No source of truth is registered. Call UseSqlite(...) or UseSourceOfTruth(...) on the builder returned by AddCrossStoreSync.");
+        var replicas = sp.GetServices<ReplicaRegistration>().Select(r => r.Factory(sp)).ToArray();
+        return new StoreTopology(log, source, replicas);
+    }
+}
+
+/// <summary>Registers stores and the change log on an <see cref="ICrossStoreSyncBuilder"/>.</summary>
+public static class CrossStoreSyncBuilderExtensions
+{
+    /// <summary>Uses the given change log, replacing an earlier registration. The factory runs once, at start-up.</summary>
+    public static ICrossStoreSyncBuilder UseChangeLog(this ICrossStoreSyncBuilder builder, Func<IServiceProvider, IChangeLog> factory)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(factory);
+        builder.Services.RemoveAll<ChangeLogRegistration>();
+        builder.Services.AddSingleton(new ChangeLogRegistration(factory));
+        return builder;
+    }
+
+    /// <summary>Uses the given document store as the source of truth, replacing an earlier registration.</summary>
+    public static ICrossStoreSyncBuilder UseSourceOfTruth(this ICrossStoreSyncBuilder builder, Func<IServiceProvider, IDocumentStore> factory)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentNullException.ThrowIfNull(factory);
+        builder.Services.RemoveAll<SourceRegistration>();
+        builder.Services.AddSingleton(new SourceRegistration(factory));
+        return builder;
+    }
+
+    /// <summary>
+    /// Adds a replica fed by its own dispatcher. <paramref name="registrationId"/> identifies the registration, so adding
+    /// the same id twice keeps one.
+    /// </summary>
+    public static ICrossStoreSyncBuilder AddReplica(this ICrossStoreSyncBuilder builder, string registrationId, Func<IServiceProvider, ISyncStore> factory)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(registrationId);
+        ArgumentNullException.ThrowIfNull(factory);
+        foreach (var descriptor in builder.Services)
+        {
+            if (descriptor.ServiceType == typeof(ReplicaRegistration) && descriptor.ImplementationInstance is ReplicaRegistration r && r.Id == registrationId)
+            {
+                return builder;
+            }
+        }
+
+        builder.Services.AddSingleton(new ReplicaRegistration(registrationId, factory));
+        return builder;
+    }
+}

@@ -1,0 +1,168 @@
+using CrossStoreSync.Log;
+using CrossStoreSync.Model;
+
+namespace CrossStoreSync.Sync;
+
+/// <summary>
+/// The face of the engine: writes entities through the change log to every store, tracks their status and exposes
+/// events and dead letters. Thread-safe. Resolve it from DI after <c>AddCrossStoreSync</c>; the hosted service starts
+/// the dispatchers (calls made before start-up wait for initialisation).
+/// </summary>
+public interface ISyncManager
+{
+    /// <summary>
+    /// Validates and writes one entity: appended durably to the log, applied to the source of truth, then applied to
+    /// every replica in the background.
+    /// </summary>
+    /// <exception cref="ArgumentException">The entity is invalid; nothing was written.</exception>
+    /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the write; no replica will see it.</exception>
+    /// <exception cref="Errors.SourceUnavailableException">The source is down; the change is logged as pending and will be applied later.</exception>
+    ValueTask<SyncTicket> WriteAsync(SyncEntity entity, CancellationToken cancellationToken = default);
+
+    /// <summary>Writes several entities as one atomic log append and one source apply. Keys must be distinct.</summary>
+    /// <exception cref="ArgumentException">An entity is invalid or a key repeats; nothing was written.</exception>
+    /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the batch; none of it is stored.</exception>
+    /// <exception cref="Errors.SourceUnavailableException">The source is down; the changes are logged as pending.</exception>
+    ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes an entity from every store.</summary>
+    /// <exception cref="ArgumentException">The key is invalid or its collection is not configured.</exception>
+    /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the delete.</exception>
+    /// <exception cref="Errors.SourceUnavailableException">The source is down; the delete is logged as pending.</exception>
+    ValueTask<SyncTicket> DeleteAsync(EntityKey key, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Waits until every replica has processed the ticket's changes (read-your-writes across every store).
+    /// </summary>
+    /// <returns><see cref="SyncWaitOutcome.Synced"/> when all stores applied them; <see cref="SyncWaitOutcome.DeadLettered"/>
+    /// when a store rejected one of them; <see cref="SyncWaitOutcome.TimedOut"/> when <paramref name="timeout"/> passed first.</returns>
+    ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>The sync status of one entity in every store.</summary>
+    ValueTask<EntitySyncStatus> GetStatusAsync(EntityKey key, CancellationToken cancellationToken = default);
+
+    /// <summary>Per-store cursor, lag and dead-letter figures.</summary>
+    ValueTask<IReadOnlyList<StoreStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Streams engine events (applied batches, retries, dead letters) from now on. Each subscriber has a bounded buffer
+    /// (<see cref="Configuration.CrossStoreSyncOptions.EventBufferCapacity"/>); the oldest events are dropped when it is full.
+    /// </summary>
+    IAsyncEnumerable<SyncEvent> SubscribeAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Lists dead letters, oldest first, optionally for one store.</summary>
+    ValueTask<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(string? store = null, int maxCount = 1000, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Replays dead letters: the current state of each key is read from the source of truth and re-appended to the log
+    /// as a committed change, so it flows through the normal dispatchers again. Returns how many were replayed.
+    /// </summary>
+    ValueTask<int> ReplayDeadLettersAsync(string? store = null, CancellationToken cancellationToken = default);
+}
+
+/// <summary>Identifies the log entries of one write; pass it to <see cref="ISyncManager.WaitForSyncAsync"/>.</summary>
+/// <param name="Lsns">The log sequence numbers assigned to the write.</param>
+/// <param name="Version">The newest version the write assigned.</param>
+public readonly record struct SyncTicket(LsnRange Lsns, HlcTimestamp Version);
+
+/// <summary>The result of <see cref="ISyncManager.WaitForSyncAsync"/>.</summary>
+public enum SyncWaitOutcome
+{
+    /// <summary>Every store applied the changes.</summary>
+    Synced = 0,
+
+    /// <summary>Every store processed them, but at least one store dead-lettered one of them.</summary>
+    DeadLettered = 1,
+
+    /// <summary>The timeout passed first.</summary>
+    TimedOut = 2,
+}
+
+/// <summary>Where a store stands for one entity.</summary>
+public enum StoreSyncState
+{
+    /// <summary>The store holds the entity's latest logged change.</summary>
+    Synced = 0,
+
+    /// <summary>The store has not applied the latest change yet.</summary>
+    Pending = 1,
+
+    /// <summary>The store rejected the latest change permanently; see the reason.</summary>
+    DeadLettered = 2,
+
+    /// <summary>The source rejected the latest change; it was never applied anywhere.</summary>
+    Aborted = 3,
+}
+
+/// <summary>The status of one entity in one store.</summary>
+/// <param name="Store">The store.</param>
+/// <param name="State">Its state.</param>
+/// <param name="Cursor">The store's cursor.</param>
+/// <param name="Reason">The dead-letter reason, if any.</param>
+public sealed record StoreEntityStatus(string Store, StoreSyncState State, long Cursor, string? Reason);
+
+/// <summary>The status of one entity in every store.</summary>
+/// <param name="Key">The entity.</param>
+/// <param name="LastLsn">The LSN of its newest log entry, or null when the log holds none.</param>
+/// <param name="Version">The version of that entry.</param>
+/// <param name="Stores">One entry per store, source first.</param>
+public sealed record EntitySyncStatus(EntityKey Key, long? LastLsn, HlcTimestamp? Version, IReadOnlyList<StoreEntityStatus> Stores)
+{
+    /// <summary>True when every store is <see cref="StoreSyncState.Synced"/>.</summary>
+    public bool IsSynced
+    {
+        get
+        {
+            foreach (var s in Stores)
+            {
+                if (s.State != StoreSyncState.Synced)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+    }
+}
+
+/// <summary>Figures for one store.</summary>
+/// <param name="Store">The store.</param>
+/// <param name="IsSource">True for the source of truth.</param>
+/// <param name="Cursor">The store's durable cursor (the log's last LSN for the source).</param>
+/// <param name="LagChanges">Log entries not applied yet.</param>
+/// <param name="LagSeconds">Age of the oldest unapplied change.</param>
+/// <param name="DeadLetters">Dead letters recorded for the store (up to 10,000 counted).</param>
+/// <param name="Faulted">True when the dispatcher is stopped by a corrupted log record.</param>
+public sealed record StoreStatistics(string Store, bool IsSource, long Cursor, long LagChanges, double LagSeconds, int DeadLetters, bool Faulted);
+
+/// <summary>What happened.</summary>
+public enum SyncEventKind
+{
+    /// <summary>A store applied a batch.</summary>
+    Applied = 0,
+
+    /// <summary>A store failed transiently; the batch will be retried.</summary>
+    Retrying = 1,
+
+    /// <summary>A store rejected a change permanently; it was dead-lettered.</summary>
+    DeadLettered = 2,
+
+    /// <summary>A dispatcher stopped on a corrupted log record.</summary>
+    Faulted = 3,
+
+    /// <summary>The source rejected a write; it was aborted.</summary>
+    Aborted = 4,
+}
+
+/// <summary>An engine event.</summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Store">The store.</param>
+/// <param name="FirstLsn">The first LSN involved.</param>
+/// <param name="LastLsn">The last LSN involved.</param>
+/// <param name="Count">Changes involved.</param>
+/// <param name="Key">The entity, for per-change events.</param>
+/// <param name="Message">A reason or error message, when there is one.</param>
+/// <param name="Attempt">The retry attempt, for <see cref="SyncEventKind.Retrying"/>.</param>
+/// <param name="At">When it happened.</param>
+public sealed record SyncEvent(SyncEventKind Kind, string Store, long FirstLsn, long LastLsn, int Count, EntityKey? Key, string? Message, int Attempt, DateTimeOffset At);

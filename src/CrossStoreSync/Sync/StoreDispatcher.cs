@@ -1,0 +1,246 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using CrossStoreSync.Configuration;
+using CrossStoreSync.Errors;
+using CrossStoreSync.Log;
+using CrossStoreSync.Model;
+using CrossStoreSync.Stores;
+using CrossStoreSync.Telemetry;
+using Microsoft.Extensions.Logging;
+using Polly;
+
+namespace CrossStoreSync.Sync;
+
+/// <summary>
+/// Applies the change log to one replica: reads committed entries after the store's durable cursor, coalesces them
+/// by key (newest version wins), applies the batch with retries, isolates and dead-letters changes the store
+/// rejects permanently, then advances and saves the cursor. One loop per store, so order per key holds.
+/// </summary>
+internal sealed class StoreDispatcher
+{
+    private readonly ISyncStore _store;
+    private readonly IChangeLog _log;
+    private readonly CrossStoreSyncOptions _options;
+    private readonly TimeProvider _time;
+    private readonly SyncMetrics _metrics;
+    private readonly EventHub _events;
+    private readonly ILogger _logger;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly KeyValuePair<string, object?> _tag;
+
+    // Reused across batches so that the steady-state dispatch path does not allocate per change.
+    private readonly List<LogRecord> _records = [];
+    private readonly List<LogRecord> _chosen = [];
+    private readonly List<EntityChange> _changes = [];
+    private readonly Dictionary<EntityKey, int> _index = [];
+    private readonly EntityChange[] _single = new EntityChange[1];
+    private long _lagSinceMs;
+
+    public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
+    {
+        _store = store;
+        _log = log;
+        _options = options;
+        _time = time;
+        _metrics = metrics;
+        _events = events;
+        _logger = logger;
+        _tag = new KeyValuePair<string, object?>("store", store.Name);
+        _pipeline = ResiliencePipelines.ForReplica(store.Name, options, time, metrics, events, logger);
+    }
+
+    public string Name => _store.Name;
+
+    public ISyncStore Store => _store;
+
+    public CursorWatch Cursor { get; } = new();
+
+    public WakeSignal Wake { get; } = new();
+
+    public bool Faulted { get; private set; }
+
+    /// <summary>Age of the oldest change read but not applied yet, in seconds.</summary>
+    public double LagSeconds
+    {
+        get
+        {
+            var since = Volatile.Read(ref _lagSinceMs);
+            return since == 0 ? 0 : Math.Max(0, (_time.GetUtcNow().ToUnixTimeMilliseconds() - since) / 1000.0);
+        }
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                cursor = await StepAsync(cursor, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                break;
+            }
+            catch (Exception ex)
+            {
+                // Anything unexpected (the log's database failing, say): back off, then resume from the durable cursor.
+                // Replays are safe because every apply is version-guarded.
+                SyncLog.DispatcherFailed(_logger, Name, ex);
+                await Wake.WaitAsync(_options.RetryMaxDelay < TimeSpan.FromSeconds(1) ? _options.RetryMaxDelay : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<long> LoadCursorAsync(CancellationToken cancellationToken)
+    {
+        var cursor = await _log.GetCursorAsync(Name, cancellationToken).ConfigureAwait(false);
+        Cursor.Advance(cursor);
+        SyncLog.DispatcherResumed(_logger, Name, cursor);
+        return cursor;
+    }
+
+    /// <summary>Processes at most one batch; returns the new cursor.</summary>
+    internal async Task<long> StepAsync(long cursor, CancellationToken cancellationToken)
+    {
+        _records.Clear();
+        LogReadResult read;
+        try
+        {
+            read = await _log.ReadCommittedAsync(cursor, _options.DispatchBatchSize, _records, cancellationToken).ConfigureAwait(false);
+            Faulted = false;
+        }
+        catch (ChangeLogCorruptedException ex)
+        {
+            // Never skip a corrupted record: stop here, say so loudly, and look again later (an operator may repair it).
+            if (!Faulted)
+            {
+                Faulted = true;
+                SyncLog.LogCorrupted(_logger, Name, cursor, ex.Lsn, ex.Field, ex);
+                _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, ex.Lsn, ex.Lsn, 0, null, ex.Message, 0, _time.GetUtcNow()));
+            }
+
+            await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            return cursor;
+        }
+
+        if (read.ReadThrough <= cursor)
+        {
+            Volatile.Write(ref _lagSinceMs, 0);
+            await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            return cursor;
+        }
+
+        if (_records.Count > 0)
+        {
+            if (Volatile.Read(ref _lagSinceMs) == 0)
+            {
+                Volatile.Write(ref _lagSinceMs, Math.Max(1, _records[0].Change.Version.WallTimeMs));
+            }
+
+            Coalesce();
+            await ApplyBatchAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await _log.SetCursorAsync(Name, read.ReadThrough, cancellationToken).ConfigureAwait(false);
+        Cursor.Advance(read.ReadThrough);
+        if (_records.Count < _options.DispatchBatchSize)
+        {
+            Volatile.Write(ref _lagSinceMs, 0);
+        }
+
+        return read.ReadThrough;
+    }
+
+    private void Coalesce()
+    {
+        _index.Clear();
+        _chosen.Clear();
+        _changes.Clear();
+        foreach (var record in _records)
+        {
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_index, record.Change.Key, out var exists);
+            if (!exists)
+            {
+                slot = _chosen.Count;
+                _chosen.Add(record);
+                _changes.Add(record.Change);
+            }
+            else if (record.Change.Version >= _chosen[slot].Change.Version)
+            {
+                // Newest version wins, not newest LSN: concurrent writers may append in a different order than they
+                // took versions, and the store's version guard would drop an older one anyway.
+                _chosen[slot] = record;
+                _changes[slot] = record.Change;
+            }
+        }
+    }
+
+    private async Task ApplyBatchAsync(CancellationToken cancellationToken)
+    {
+        using var activity = SyncTelemetry.ActivitySource.StartActivity("crossstoresync.apply");
+        activity?.SetTag("crossstoresync.store", Name);
+        activity?.SetTag("crossstoresync.batch.size", _changes.Count);
+        var started = _time.GetTimestamp();
+        try
+        {
+            await _pipeline.ExecuteAsync(static (self, ct) => self._store.ApplyAsync(self._changes, ct), this, cancellationToken).ConfigureAwait(false);
+            _metrics.Applied.Add(_changes.Count, _tag);
+            if (_events.HasSubscribers)
+            {
+                _events.Publish(new SyncEvent(SyncEventKind.Applied, Name, _records[0].Lsn, _records[^1].Lsn, _changes.Count, null, null, 0, _time.GetUtcNow()));
+            }
+        }
+        catch (Exception ex) when (!TransientErrors.IsCallerCancellation(ex, cancellationToken))
+        {
+            activity?.SetStatus(ActivityStatusCode.Error, ex.Message);
+            await IsolateAsync(ex, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _metrics.ApplyDuration.Record(_time.GetElapsedTime(started).TotalSeconds, _tag);
+        }
+    }
+
+    /// <summary>The batch was rejected permanently: apply its changes one by one so only the bad ones are dead-lettered.</summary>
+    private async Task IsolateAsync(Exception batchError, CancellationToken cancellationToken)
+    {
+        if (_changes.Count == 1)
+        {
+            await DeadLetterAsync(_chosen[0], batchError, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        var applied = 0;
+        for (var i = 0; i < _changes.Count; i++)
+        {
+            _single[0] = _changes[i];
+            try
+            {
+                await _pipeline.ExecuteAsync(static (self, ct) => self._store.ApplyAsync(self._single, ct), this, cancellationToken).ConfigureAwait(false);
+                applied++;
+            }
+            catch (Exception ex) when (!TransientErrors.IsCallerCancellation(ex, cancellationToken))
+            {
+                await DeadLetterAsync(_chosen[i], ex, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        _single[0] = null!;
+        _metrics.Applied.Add(applied, _tag);
+        if (applied > 0 && _events.HasSubscribers)
+        {
+            _events.Publish(new SyncEvent(SyncEventKind.Applied, Name, _records[0].Lsn, _records[^1].Lsn, applied, null, null, 0, _time.GetUtcNow()));
+        }
+    }
+
+    private async Task DeadLetterAsync(LogRecord record, Exception error, CancellationToken cancellationToken)
+    {
+        var reason = $"{error.GetType().Name}: {error.Message}";
+        await _log.AddDeadLetterAsync(Name, record, reason, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        _metrics.DeadLetters.Add(1, _tag);
+        SyncLog.DeadLettered(_logger, Name, record.Change.Key.ToString(), record.Lsn, reason);
+        _events.Publish(new SyncEvent(SyncEventKind.DeadLettered, Name, record.Lsn, record.Lsn, 1, record.Change.Key, reason, 0, _time.GetUtcNow()));
+    }
+}

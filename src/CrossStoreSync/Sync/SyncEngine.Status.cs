@@ -1,0 +1,146 @@
+using CrossStoreSync.Log;
+using CrossStoreSync.Model;
+using CrossStoreSync.Telemetry;
+
+namespace CrossStoreSync.Sync;
+
+internal sealed partial class SyncEngine
+{
+    public async ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        using var timeoutSource = new CancellationTokenSource(timeout, _time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutSource.Token);
+        try
+        {
+            foreach (var dispatcher in _dispatchers)
+            {
+                await dispatcher.Cursor.WaitForAsync(ticket.Lsns.Last, linked.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return SyncWaitOutcome.TimedOut;
+        }
+
+        if (_dispatchers.Length == 0)
+        {
+            return SyncWaitOutcome.Synced;
+        }
+
+        var deadLetters = await Topology.Log.CountDeadLettersAsync(ticket.Lsns, cancellationToken).ConfigureAwait(false);
+        return deadLetters == 0 ? SyncWaitOutcome.Synced : SyncWaitOutcome.DeadLettered;
+    }
+
+    public async ValueTask<EntitySyncStatus> GetStatusAsync(EntityKey key, CancellationToken cancellationToken = default)
+    {
+        _validator.ValidateKey(key, nameof(key));
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        var topology = Topology;
+        var last = await topology.Log.GetLastEntryForKeyAsync(key, cancellationToken).ConfigureAwait(false);
+        var stores = new List<StoreEntityStatus>(_dispatchers.Length + 1);
+        var sourceState = last?.State switch
+        {
+            LogEntryState.Pending => StoreSyncState.Pending,
+            LogEntryState.Aborted => StoreSyncState.Aborted,
+            _ => StoreSyncState.Synced,
+        };
+        stores.Add(new StoreEntityStatus(topology.Source.Name, sourceState, Head, null));
+        foreach (var dispatcher in _dispatchers)
+        {
+            var cursor = dispatcher.Cursor.Value;
+            if (last is null)
+            {
+                stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Synced, cursor, null));
+            }
+            else if (last.State == LogEntryState.Aborted)
+            {
+                stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Aborted, cursor, null));
+            }
+            else if (cursor < last.Lsn)
+            {
+                stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Pending, cursor, null));
+            }
+            else
+            {
+                var letter = await topology.Log.GetDeadLetterAsync(dispatcher.Name, key, cancellationToken).ConfigureAwait(false);
+                stores.Add(letter is not null && letter.Lsn >= last.Lsn
+                    ? new StoreEntityStatus(dispatcher.Name, StoreSyncState.DeadLettered, cursor, letter.Reason)
+                    : new StoreEntityStatus(dispatcher.Name, StoreSyncState.Synced, cursor, null));
+            }
+        }
+
+        return new EntitySyncStatus(key, last?.Lsn, last?.Change.Version, stores);
+    }
+
+    public async ValueTask<IReadOnlyList<StoreStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default)
+    {
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        var topology = Topology;
+        var result = new List<StoreStatistics>(_dispatchers.Length + 1)
+        {
+            new(topology.Source.Name, true, Head, 0, 0, 0, false),
+        };
+        foreach (var lag in GetLag())
+        {
+            var letters = await topology.Log.ListDeadLettersAsync(lag.Store, 10_000, cancellationToken).ConfigureAwait(false);
+            var cursor = Array.Find(_dispatchers, d => d.Name == lag.Store)!.Cursor.Value;
+            result.Add(new StoreStatistics(lag.Store, false, cursor, lag.Changes, lag.Seconds, letters.Count, lag.Faulted));
+        }
+
+        return result;
+    }
+
+    public IAsyncEnumerable<SyncEvent> SubscribeAsync(CancellationToken cancellationToken = default) => _events.Subscribe(cancellationToken);
+
+    public async ValueTask<IReadOnlyList<DeadLetter>> GetDeadLettersAsync(string? store = null, int maxCount = 1000, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        return await Topology.Log.ListDeadLettersAsync(store, maxCount, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<int> ReplayDeadLettersAsync(string? store = null, CancellationToken cancellationToken = default)
+    {
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        var topology = Topology;
+        var letters = await topology.Log.ListDeadLettersAsync(store, 10_000, cancellationToken).ConfigureAwait(false);
+        if (letters.Count == 0)
+        {
+            return 0;
+        }
+
+        // Re-project each key from the source's current state (not the old change), so a replay can never bring back
+        // something newer writes replaced; appended as committed, it flows through the normal dispatchers.
+        var changes = new List<EntityChange>(letters.Count);
+        var seen = new HashSet<EntityKey>();
+        foreach (var letter in letters)
+        {
+            if (!seen.Add(letter.Key))
+            {
+                continue;
+            }
+
+            var current = await topology.Source.ReadAsync(letter.Key, cancellationToken).ConfigureAwait(false);
+            changes.Add(current is null
+                ? EntityChange.Delete(letter.Key, _clock.Now())
+                : EntityChange.Upsert(current.Entity, current.Version, current.ContentHash));
+        }
+
+        var range = await topology.Log.AppendAsync(changes, LogEntryState.Committed, cancellationToken).ConfigureAwait(false);
+        foreach (var letter in letters)
+        {
+            await topology.Log.RemoveDeadLetterAsync(letter.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        AdvanceHead(range.Last);
+        WakeDispatchers();
+        foreach (var group in letters.GroupBy(l => l.Store, StringComparer.Ordinal))
+        {
+            SyncLog.DeadLettersReplayed(_logger, group.Count(), group.Key);
+        }
+
+        return letters.Count;
+    }
+}

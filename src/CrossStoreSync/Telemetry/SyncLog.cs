@@ -1,0 +1,43 @@
+using Microsoft.Extensions.Logging;
+
+namespace CrossStoreSync.Telemetry;
+
+/// <summary>The library's log messages, with stable event ids (1xxx engine, 2xxx dispatch, 3xxx recovery).</summary>
+internal static partial class SyncLog
+{
+    [LoggerMessage(1000, LogLevel.Information, "CrossStoreSync started: source {Source}, replicas {Replicas}, log at LSN {LastLsn}.")]
+    public static partial void EngineStarted(ILogger logger, string source, string replicas, long lastLsn);
+
+    [LoggerMessage(1001, LogLevel.Information, "CrossStoreSync stopped.")]
+    public static partial void EngineStopped(ILogger logger);
+
+    [LoggerMessage(1002, LogLevel.Warning, "Source {Store} rejected {Count} change(s) starting at {Key}; aborted.")]
+    public static partial void WriteRejected(ILogger logger, string store, int count, string key, Exception exception);
+
+    [LoggerMessage(1003, LogLevel.Warning, "Source {Store} unavailable; {Count} change(s) at LSN {First}..{Last} stay pending and will be applied when it recovers.")]
+    public static partial void SourceUnavailable(ILogger logger, string store, long count, long first, long last, Exception exception);
+
+    [LoggerMessage(2000, LogLevel.Debug, "Dispatcher {Store} resumes after LSN {Cursor}.")]
+    public static partial void DispatcherResumed(ILogger logger, string store, long cursor);
+
+    [LoggerMessage(2001, LogLevel.Warning, "Store {Store} failed transiently (attempt {Attempt}); retrying in {Delay}.")]
+    public static partial void ApplyRetrying(ILogger logger, string store, int attempt, TimeSpan delay, Exception? exception);
+
+    [LoggerMessage(2002, LogLevel.Error, "Store {Store} rejected {Key} (LSN {Lsn}) permanently; dead-lettered: {Reason}")]
+    public static partial void DeadLettered(ILogger logger, string store, string key, long lsn, string reason);
+
+    [LoggerMessage(2003, LogLevel.Critical, "Dispatcher {Store} is stopped at LSN {Cursor}: the change log is corrupted at LSN {Lsn} ({Field}). Repair the log; the record is not skipped.")]
+    public static partial void LogCorrupted(ILogger logger, string store, long cursor, long lsn, string field, Exception exception);
+
+    [LoggerMessage(2004, LogLevel.Error, "Dispatcher {Store} failed unexpectedly; restarting from its cursor.")]
+    public static partial void DispatcherFailed(ILogger logger, string store, Exception exception);
+
+    [LoggerMessage(3000, LogLevel.Information, "Resolved {Committed} pending change(s) as committed and {Aborted} as aborted.")]
+    public static partial void PendingResolved(ILogger logger, int committed, int aborted);
+
+    [LoggerMessage(3001, LogLevel.Warning, "Could not resolve pending changes yet; the source is unavailable.")]
+    public static partial void PendingResolutionDeferred(ILogger logger, Exception exception);
+
+    [LoggerMessage(3002, LogLevel.Information, "Replayed {Count} dead letter(s) for store {Store}.")]
+    public static partial void DeadLettersReplayed(ILogger logger, int count, string store);
+}

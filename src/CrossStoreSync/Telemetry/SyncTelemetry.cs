@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+
+namespace CrossStoreSync.Telemetry;
+
+/// <summary>The names of the library's telemetry sources.</summary>
+public static class SyncTelemetry
+{
+    /// <summary>The name of the <see cref="Meter"/> and <see cref="ActivitySource"/>: <c>CrossStoreSync</c>.</summary>
+    public const string Name = "CrossStoreSync";
+
+    internal static readonly ActivitySource ActivitySource = new(Name, typeof(SyncTelemetry).Assembly.GetName().Version?.ToString());
+}
+
+/// <summary>Per-store lag, as reported to the lag gauges and health check.</summary>
+internal readonly record struct StoreLag(string Store, long Changes, double Seconds, bool Faulted);
+
+/// <summary>The library's instruments. One instance per service provider, created from <see cref="IMeterFactory"/>.</summary>
+internal sealed class SyncMetrics
+{
+    private Func<IReadOnlyList<StoreLag>>? _lagSource;
+
+    public SyncMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        Meter = meterFactory.Create(SyncTelemetry.Name);
+        Appended = Meter.CreateCounter<long>("crossstoresync.log.appended", "{change}", "Changes appended to the change log.");
+        WriteDuration = Meter.CreateHistogram<double>("crossstoresync.write.duration", "s", "Time from a write call to its acknowledgement (log durable, source applied).");
+        WritesRejected = Meter.CreateCounter<long>("crossstoresync.write.rejected", "{change}", "Changes the source of truth rejected permanently (aborted).");
+        Applied = Meter.CreateCounter<long>("crossstoresync.store.applied", "{change}", "Changes applied to a store by its dispatcher.");
+        ApplyDuration = Meter.CreateHistogram<double>("crossstoresync.store.apply.duration", "s", "Duration of one batch apply to a store, retries included.");
+        Retries = Meter.CreateCounter<long>("crossstoresync.store.retries", "{retry}", "Retries after transient store failures.");
+        DeadLetters = Meter.CreateCounter<long>("crossstoresync.store.dead_letters", "{change}", "Changes a store rejected permanently and that were dead-lettered.");
+        PendingResolved = Meter.CreateCounter<long>("crossstoresync.log.pending_resolved", "{change}", "Pending log entries resolved after a crash or a source outage.");
+        Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
+        Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
+    }
+
+    public Meter Meter { get; }
+
+    public Counter<long> Appended { get; }
+
+    public Histogram<double> WriteDuration { get; }
+
+    public Counter<long> WritesRejected { get; }
+
+    public Counter<long> Applied { get; }
+
+    public Histogram<double> ApplyDuration { get; }
+
+    public Counter<long> Retries { get; }
+
+    public Counter<long> DeadLetters { get; }
+
+    public Counter<long> PendingResolved { get; }
+
+    public void SetLagSource(Func<IReadOnlyList<StoreLag>> source) => _lagSource = source;
+
+    public IReadOnlyList<StoreLag> GetLag() => _lagSource?.Invoke() ?? [];
+
+    private IEnumerable<Measurement<long>> ObserveLagChanges()
+    {
+        foreach (var lag in GetLag())
+        {
+            yield return new Measurement<long>(lag.Changes, new KeyValuePair<string, object?>("store", lag.Store));
+        }
+    }
+
+    private IEnumerable<Measurement<double>> ObserveLagSeconds()
+    {
+        foreach (var lag in GetLag())
+        {
+            yield return new Measurement<double>(lag.Seconds, new KeyValuePair<string, object?>("store", lag.Store));
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Text.Json;
+using CrossStoreSync.Configuration;
+using CrossStoreSync.Model;
+
+namespace CrossStoreSync.Validation;
+
+/// <summary>
+/// Checks an entity against the configured limits before anything is written, so bad input fails with an
+/// <see cref="ArgumentException"/> that names the field and the value and leaves every store untouched.
+/// </summary>
+internal sealed class EntityValidator(CrossStoreSyncOptions options)
+{
+    private static readonly JsonReaderOptions ReaderOptions = new() { MaxDepth = 64 };
+
+    public void ValidateKey(EntityKey key, string paramName)
+    {
+        if (key.IsDefault)
+        {
+            throw new ArgumentException("Key must be a valid EntityKey, not default.", paramName);
+        }
+
+        if (!options.TryGetCollection(key.Collection, out _))
+        {
+            throw new ArgumentException($"Collection '{key.Collection}' of '{key}' is not configured; declare it with CrossStoreSyncOptions.AddCollection.", paramName);
+        }
+    }
+
+    public void Validate(SyncEntity entity, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(entity, paramName);
+        ValidateKey(entity.Key, paramName);
+        options.TryGetCollection(entity.Key.Collection, out var collection);
+
+        var document = entity.Document.Span;
+        if (document.Length > options.MaxDocumentBytes)
+        {
+            throw new ArgumentException($"Document of '{entity.Key}' is {document.Length} bytes; the limit (CrossStoreSyncOptions.MaxDocumentBytes) is {options.MaxDocumentBytes}.", paramName + ".Document");
+        }
+
+        ValidateJsonObject(document, entity.Key, paramName + ".Document", "Document");
+
+        var vector = entity.Vector.Span;
+        if (!vector.IsEmpty)
+        {
+            if (collection.VectorDimension is not { } dimension)
+            {
+                throw new ArgumentException($"Vector of '{entity.Key}' has {vector.Length} components but collection '{collection.Name}' is configured without vectors.", paramName + ".Vector");
+            }
+
+            if (vector.Length != dimension)
+            {
+                throw new ArgumentException($"Vector of '{entity.Key}' has dimension {vector.Length}; collection '{collection.Name}' expects {dimension}.", paramName + ".Vector");
+            }
+
+            for (var i = 0; i < vector.Length; i++)
+            {
+                if (!float.IsFinite(vector[i]))
+                {
+                    throw new ArgumentException($"Vector of '{entity.Key}' has the non-finite value {vector[i]} at index {i}; every component must be finite.", paramName + ".Vector");
+                }
+            }
+        }
+
+        var edges = entity.Edges;
+        if (edges.Count > options.MaxEdgesPerEntity)
+        {
+            throw new ArgumentException($"'{entity.Key}' has {edges.Count} edges; the limit (CrossStoreSyncOptions.MaxEdgesPerEntity) is {options.MaxEdgesPerEntity}.", paramName + ".Edges");
+        }
+
+        long total = document.Length + ((long)vector.Length * 4);
+        for (var i = 0; i < edges.Count; i++)
+        {
+            var edge = edges[i] ?? throw new ArgumentException($"Edge {i} of '{entity.Key}' is null.", paramName + ".Edges");
+            if (edge.Target.IsDefault)
+            {
+                throw new ArgumentException($"Edge {i} of '{entity.Key}' has a default target key.", paramName + ".Edges");
+            }
+
+            if (!edge.Properties.IsEmpty)
+            {
+                ValidateJsonObject(edge.Properties.Span, entity.Key, $"{paramName}.Edges[{i}].Properties", $"Properties of edge {i}");
+            }
+
+            total += edge.Properties.Length + edge.Target.Id.Length + edge.Type.Length;
+        }
+
+        if (total > options.MaxEntityBytes)
+        {
+            throw new ArgumentException($"'{entity.Key}' is {total} bytes in all; the limit (CrossStoreSyncOptions.MaxEntityBytes) is {options.MaxEntityBytes}.", paramName);
+        }
+    }
+
+    private static void ValidateJsonObject(ReadOnlySpan<byte> json, EntityKey key, string paramName, string what)
+    {
+        if (json.IsEmpty)
+        {
+            throw new ArgumentException($"{what} of '{key}' is empty; it must be a JSON object.", paramName);
+        }
+
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                throw new ArgumentException($"{what} of '{key}' is a JSON {reader.TokenType}, not an object (starts with '{Preview(json)}').", paramName);
+            }
+
+            // Skip walks the whole object, validating every token, without allocating.
+            reader.Skip();
+            if (reader.Read())
+            {
+                throw new ArgumentException($"{what} of '{key}' has data after the JSON object at byte {reader.TokenStartIndex}.", paramName);
+            }
+        }
+        catch (JsonException ex)
+        {
+            throw new ArgumentException($"{what} of '{key}' is not valid JSON: {ex.Message} (starts with '{Preview(json)}').", paramName, ex);
+        }
+    }
+
+    private static string Preview(ReadOnlySpan<byte> json)
+    {
+        var text = System.Text.Encoding.UTF8.GetString(json[..Math.Min(json.Length, 40)]);
+        return EntityKey.Describe(text);
+    }
+}
