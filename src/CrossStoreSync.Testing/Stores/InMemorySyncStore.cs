@@ -1,0 +1,225 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using CrossStoreSync.Errors;
+using CrossStoreSync.Hashing;
+using CrossStoreSync.Model;
+using CrossStoreSync.Stores;
+
+namespace CrossStoreSync.Testing.Stores;
+
+/// <summary>
+/// The shared core of the in-memory stores: records with <c>_sync</c> metadata, versioned tombstones, the version
+/// guard, digests computed from the content really held, and hooks to edit records behind the library's back so
+/// tests can create drift. Thread-safe. For tests; not durable.
+/// </summary>
+public abstract class InMemorySyncStore : ISyncStore
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<EntityKey, Stored> _records = [];
+    private readonly Dictionary<string, CollectionDefinition> _collections = new(StringComparer.Ordinal);
+
+    /// <summary>Creates the store.</summary>
+    protected InMemorySyncStore(string name, StoreKind kind)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        Name = name;
+        Kind = kind;
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public StoreKind Kind { get; }
+
+    /// <summary>Protects <see cref="Records"/> in derived types.</summary>
+    protected Lock Gate => _gate;
+
+    /// <summary>The records, tombstones included; access under <see cref="Gate"/>.</summary>
+    protected Dictionary<EntityKey, Stored> Records => _records;
+
+    /// <inheritdoc />
+    public ValueTask InitializeAsync(IReadOnlyList<CollectionDefinition> collections, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(collections);
+        lock (_gate)
+        {
+            foreach (var c in collections)
+            {
+                _collections[c.Name] = c;
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>The collection definition, if configured.</summary>
+    protected bool TryGetCollection(string name, out CollectionDefinition definition)
+    {
+        lock (_gate)
+        {
+            return _collections.TryGetValue(name, out definition!);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask ApplyAsync(IReadOnlyList<EntityChange> changes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        cancellationToken.ThrowIfCancellationRequested();
+        for (var i = 0; i < changes.Count; i++)
+        {
+            Validate(changes[i]);
+        }
+
+        lock (_gate)
+        {
+            for (var i = 0; i < changes.Count; i++)
+            {
+                var change = changes[i];
+                ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_records, change.Key, out var exists);
+                if (exists && slot.Version >= change.Version)
+                {
+                    continue;
+                }
+
+                slot = new Stored(change.Version, change.ContentHash, KeyHash.Bucket(change.Key), change.Entity);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Rejects a change the store cannot hold; called for the whole batch before anything is applied.</summary>
+    /// <exception cref="SyncStoreException">The change is invalid for this store (permanent).</exception>
+    protected virtual void Validate(EntityChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        if (change.Kind == ChangeKind.Upsert && change.Entity is null)
+        {
+            throw new SyncStoreException($"Upsert of '{change.Key}' carries no entity.", isTransient: false, Name, change.Key, "apply");
+        }
+    }
+
+    /// <summary>True when the record counts as live in this store (a vector store ignores entities without vectors).</summary>
+    protected virtual bool IsLive(in Stored stored) => stored.Entity is not null;
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<EntityDigest>> ReadDigestsAsync(string collection, IReadOnlyList<string> ids, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        var result = new List<EntityDigest>(ids.Count);
+        lock (_gate)
+        {
+            foreach (var id in ids)
+            {
+                var key = EntityKey.Trusted(collection, id);
+                if (_records.TryGetValue(key, out var stored) && IsLive(stored))
+                {
+                    result.Add(Digest(key, stored));
+                }
+            }
+        }
+
+        return ValueTask.FromResult<IReadOnlyList<EntityDigest>>(result);
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<EntityDigest> ScanDigestsAsync(string collection, BucketRange range, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        List<EntityDigest> snapshot;
+        lock (_gate)
+        {
+            snapshot = [];
+            foreach (var (key, stored) in _records)
+            {
+                if (key.Collection == collection && IsLive(stored) && range.Contains(stored.Bucket))
+                {
+                    snapshot.Add(Digest(key, stored));
+                }
+            }
+        }
+
+        foreach (var digest in snapshot)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return digest;
+        }
+
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> CountAsync(string collection, CancellationToken cancellationToken)
+    {
+        long count = 0;
+        lock (_gate)
+        {
+            foreach (var (key, stored) in _records)
+            {
+                if (key.Collection == collection && IsLive(stored))
+                {
+                    count++;
+                }
+            }
+        }
+
+        return ValueTask.FromResult(count);
+    }
+
+    /// <summary>The version held for a key (tombstones included), or null.</summary>
+    public HlcTimestamp? GetVersion(EntityKey key)
+    {
+        lock (_gate)
+        {
+            return _records.TryGetValue(key, out var stored) ? stored.Version : null;
+        }
+    }
+
+    /// <summary>Replaces a record's content without touching its <c>_sync</c> metadata, as an out-of-band edit would.</summary>
+    /// <returns>False when the store holds no live record for the key.</returns>
+    public bool TamperBehindTheLibrary(EntityKey key, Func<SyncEntity, SyncEntity> edit)
+    {
+        ArgumentNullException.ThrowIfNull(edit);
+        lock (_gate)
+        {
+            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_records, key);
+            if (Unsafe.IsNullRef(ref slot) || slot.Entity is null)
+            {
+                return false;
+            }
+
+            slot = slot with { Entity = edit(slot.Entity) };
+            return true;
+        }
+    }
+
+    /// <summary>Removes a record entirely (no tombstone), as an out-of-band delete would.</summary>
+    public bool EraseBehindTheLibrary(EntityKey key)
+    {
+        lock (_gate)
+        {
+            return _records.Remove(key);
+        }
+    }
+
+    /// <summary>Writes a record directly, with the given metadata, as an out-of-band insert would.</summary>
+    public void InsertBehindTheLibrary(SyncEntity entity, HlcTimestamp version)
+    {
+        ArgumentNullException.ThrowIfNull(entity);
+        lock (_gate)
+        {
+            _records[entity.Key] = new Stored(version, EntityEncoding.ComputeContentHash(entity), KeyHash.Bucket(entity.Key), entity);
+        }
+    }
+
+    private EntityDigest Digest(EntityKey key, in Stored stored) =>
+        new(key, stored.Version, stored.Hash, ProjectionHash.Compute(stored.Entity!, Kind), stored.Bucket);
+
+    /// <summary>One record: the <c>_sync</c> metadata and the entity (null for a tombstone).</summary>
+    /// <param name="Version">The version held.</param>
+    /// <param name="Hash">The recorded content hash.</param>
+    /// <param name="Bucket">The recorded bucket.</param>
+    /// <param name="Entity">The entity, or null for a tombstone.</param>
+    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity);
+}
