@@ -53,7 +53,7 @@ public static class CrossStoreSyncServiceCollectionExtensions
             ?? throw new InvalidOperationException("No change log is registered. Call UseSqlite(...) or UseChangeLog(...) on the builder returned by AddCrossStoreSync.");
         var source = sp.GetService<SourceRegistration>()?.Factory(sp)
             ?? throw new InvalidOperationException("No source of truth is registered. Call UseSqlite(...) or UseSourceOfTruth(...) on the builder returned by AddCrossStoreSync.");
-        var replicas = sp.GetServices<ReplicaRegistration>().Select(r => r.Factory(sp)).ToArray();
+        var replicas = sp.GetServices<ReplicaRegistration>().Select(r => r.Factory(sp)).OfType<ISyncStore>().ToArray();
         return new StoreTopology(log, source, replicas);
     }
 }
@@ -83,9 +83,10 @@ public static class CrossStoreSyncBuilderExtensions
 
     /// <summary>
     /// Adds a replica fed by its own dispatcher. <paramref name="registrationId"/> identifies the registration, so adding
-    /// the same id twice keeps one.
+    /// the same id twice keeps one. The factory runs once at start-up and may return null to leave the replica out
+    /// (for example when configuration disables it).
     /// </summary>
-    public static ICrossStoreSyncBuilder AddReplica(this ICrossStoreSyncBuilder builder, string registrationId, Func<IServiceProvider, ISyncStore> factory)
+    public static ICrossStoreSyncBuilder AddReplica(this ICrossStoreSyncBuilder builder, string registrationId, Func<IServiceProvider, ISyncStore?> factory)
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrWhiteSpace(registrationId);

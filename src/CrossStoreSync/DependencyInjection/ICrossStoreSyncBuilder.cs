@@ -13,7 +13,7 @@ internal sealed class CrossStoreSyncBuilder(Microsoft.Extensions.DependencyInjec
 }
 
 /// <summary>One replica registration; <see cref="Id"/> makes repeated registrations of the same replica harmless.</summary>
-internal sealed record ReplicaRegistration(string Id, Func<IServiceProvider, Stores.ISyncStore> Factory);
+internal sealed record ReplicaRegistration(string Id, Func<IServiceProvider, Stores.ISyncStore?> Factory);
 
 /// <summary>The source-of-truth registration.</summary>
 internal sealed record SourceRegistration(Func<IServiceProvider, Stores.IDocumentStore> Factory);

@@ -1,0 +1,212 @@
+using System.Threading.Channels;
+using CrossStoreSync.Errors;
+using Microsoft.Data.Sqlite;
+
+namespace CrossStoreSync.Sqlite.Internal;
+
+/// <summary>
+/// One SQLite database file in WAL mode with a single writer that group-commits: concurrent write operations are
+/// queued, run one after another inside one transaction (each in its own savepoint, so one failing operation rolls
+/// back alone), and share one fsync'd commit. Reads use separate pooled connections and never block the writer.
+/// </summary>
+internal sealed class SqliteDatabase : IAsyncDisposable
+{
+    private const int QueueCapacity = 8192;
+    private readonly Channel<WriteOperation> _queue;
+    private readonly string _readConnectionString;
+    private readonly SqliteConnection _writer;
+    private readonly Task _writerLoop;
+    private readonly int _maxGroup;
+    private int _disposed;
+
+    public SqliteDatabase(string path, bool durable, int maxGroup = 256)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        Path = System.IO.Path.GetFullPath(path);
+        var directory = System.IO.Path.GetDirectoryName(Path);
+        if (!string.IsNullOrEmpty(directory))
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        _maxGroup = maxGroup;
+        var builder = new SqliteConnectionStringBuilder { DataSource = Path, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30 };
+        _readConnectionString = builder.ToString();
+        _writer = new SqliteConnection(builder.ToString());
+        _writer.Open();
+
+        // WAL lets readers run beside the single writer; synchronous=FULL makes every commit durable before the
+        // writers it carries are acknowledged (NORMAL only loses the tail on power loss, never on a process crash).
+        Execute(_writer, "PRAGMA journal_mode=WAL;");
+        Execute(_writer, durable ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+        Execute(_writer, "PRAGMA busy_timeout=30000;");
+        Execute(_writer, "PRAGMA wal_autocheckpoint=4000;");
+        _queue = Channel.CreateBounded<WriteOperation>(new BoundedChannelOptions(QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
+        _writerLoop = Task.Factory.StartNew(RunWriter, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+    }
+
+    public string Path { get; }
+
+    /// <summary>Fires on the writer thread after each committed group; used to publish state that must follow the commit.</summary>
+    public event Action? Committed;
+
+    /// <summary>Runs <paramref name="work"/> on the writer inside the current group transaction; completes after the group commits.</summary>
+    /// <remarks>
+    /// Once queued, an operation runs even if <paramref name="cancellationToken"/> fires later: cancellation only
+    /// applies while waiting for queue space, so a cancelled caller never leaves a half-known outcome behind.
+    /// </remarks>
+    public async Task<T> WriteAsync<T>(Func<SqliteConnection, SqliteTransaction, T> work, CancellationToken cancellationToken)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var operation = new WriteOperation<T>(work);
+        await _queue.Writer.WriteAsync(operation, cancellationToken).ConfigureAwait(false);
+        return await operation.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>Opens a pooled read connection.</summary>
+    public SqliteConnection OpenRead()
+    {
+        var connection = new SqliteConnection(_readConnectionString);
+        connection.Open();
+        return connection;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _queue.Writer.TryComplete();
+        await _writerLoop.ConfigureAwait(false);
+        SqliteConnection.ClearPool(_writer);
+        await _writer.DisposeAsync().ConfigureAwait(false);
+    }
+
+    internal static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        command.ExecuteNonQuery();
+    }
+
+    private async Task RunWriter()
+    {
+        var group = new List<WriteOperation>(_maxGroup);
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            group.Clear();
+            while (group.Count < _maxGroup && reader.TryRead(out var operation))
+            {
+                group.Add(operation);
+            }
+
+            RunGroup(group);
+        }
+    }
+
+    private void RunGroup(List<WriteOperation> group)
+    {
+        SqliteTransaction transaction;
+        try
+        {
+            transaction = _writer.BeginTransaction(deferred: false);
+        }
+        catch (SqliteException ex)
+        {
+            FailAll(group, ex);
+            return;
+        }
+
+        using (transaction)
+        {
+            var succeeded = 0;
+            foreach (var operation in group)
+            {
+                transaction.Save("op");
+                try
+                {
+                    operation.Run(_writer, transaction);
+                    transaction.Release("op");
+                    succeeded++;
+                }
+                catch (Exception ex)
+                {
+                    // Only this operation's statements are undone; the rest of the group still commits.
+                    transaction.Rollback("op");
+                    transaction.Release("op");
+                    operation.Fail(ex);
+                }
+            }
+
+            try
+            {
+                if (succeeded > 0)
+                {
+                    transaction.Commit();
+                }
+                else
+                {
+                    transaction.Rollback();
+                }
+            }
+            catch (Exception ex)
+            {
+                FailAll(group, ex);
+                return;
+            }
+        }
+
+        Committed?.Invoke();
+        foreach (var operation in group)
+        {
+            operation.Complete();
+        }
+    }
+
+    private void FailAll(List<WriteOperation> group, Exception ex)
+    {
+        var error = new SyncStoreException($"SQLite commit to '{Path}' failed: {ex.Message}", isTransient: ex is SqliteException { SqliteErrorCode: 5 or 6 or 10 or 13 }, System.IO.Path.GetFileName(Path), null, "commit", ex);
+        foreach (var operation in group)
+        {
+            operation.Fail(error);
+        }
+    }
+
+    private abstract class WriteOperation
+    {
+        public abstract void Run(SqliteConnection connection, SqliteTransaction transaction);
+
+        public abstract void Fail(Exception exception);
+
+        public abstract void Complete();
+    }
+
+    private sealed class WriteOperation<T>(Func<SqliteConnection, SqliteTransaction, T> work) : WriteOperation
+    {
+        private readonly TaskCompletionSource<T> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T _result = default!;
+        private bool _failed;
+
+        public Task<T> Task => _completion.Task;
+
+        public override void Run(SqliteConnection connection, SqliteTransaction transaction) => _result = work(connection, transaction);
+
+        public override void Fail(Exception exception)
+        {
+            _failed = true;
+            _completion.TrySetException(exception);
+        }
+
+        public override void Complete()
+        {
+            if (!_failed)
+            {
+                _completion.TrySetResult(_result);
+            }
+        }
+    }
+}

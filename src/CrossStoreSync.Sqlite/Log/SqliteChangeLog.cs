@@ -1,0 +1,466 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Text;
+using CrossStoreSync.Errors;
+using CrossStoreSync.Hashing;
+using CrossStoreSync.Log;
+using CrossStoreSync.Model;
+using CrossStoreSync.Sqlite.Internal;
+using CrossStoreSync.Sqlite.Stores;
+using CrossStoreSync.Stores;
+using Microsoft.Data.Sqlite;
+
+namespace CrossStoreSync.Sqlite.Log;
+
+/// <summary>
+/// The durable change log in a SQLite file, with cursors, dead letters and a document store in the same file, so an
+/// application write appends to the log and writes the source of truth in one transaction. Concurrent appends are
+/// group-committed: they share one fsync'd transaction. Each record carries an XXH64 checksum over its LSN, kind,
+/// version, content hash, key and payload; a mismatch is reported as <see cref="ChangeLogCorruptedException"/>.
+/// Thread-safe.
+/// </summary>
+public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
+{
+    private readonly SqliteDatabase _database;
+    private long _nextLsn; // touched only on the writer thread once initialised
+    private int _initialized;
+
+    /// <summary>Opens (creating if needed) the log and its document store in <paramref name="path"/>.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="documentStoreName">The name of the document store that shares the file. <value>Default <c>documents</c>.</value></param>
+    /// <param name="durable">Whether every commit is fsync'd before writers are acknowledged. <value>Default true.</value></param>
+    public SqliteChangeLog(string path, string documentStoreName = "documents", bool durable = true)
+    {
+        _database = new SqliteDatabase(path, durable);
+        Documents = new SqliteDocumentStore(_database, documentStoreName);
+    }
+
+    /// <summary>The document store that commits together with the log.</summary>
+    public SqliteDocumentStore Documents { get; }
+
+    /// <inheritdoc />
+    public IDocumentStore CoupledSource => Documents;
+
+    /// <summary>The database file.</summary>
+    public string DatabasePath => _database.Path;
+
+    /// <inheritdoc />
+    public async ValueTask InitializeAsync(CancellationToken cancellationToken)
+    {
+        await _database.WriteAsync((c, t) =>
+        {
+            SqliteDatabase.Execute(c, """
+                CREATE TABLE IF NOT EXISTS log_entries (
+                    lsn INTEGER PRIMARY KEY,
+                    collection TEXT NOT NULL,
+                    id TEXT NOT NULL,
+                    kind INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    state INTEGER NOT NULL,
+                    hash BLOB NOT NULL,
+                    payload BLOB,
+                    checksum INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS log_entries_key ON log_entries (collection, id, lsn);
+                CREATE INDEX IF NOT EXISTS log_entries_pending ON log_entries (lsn) WHERE state = 0;
+                CREATE TABLE IF NOT EXISTS cursors (store TEXT PRIMARY KEY, lsn INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS dead_letters (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    store TEXT NOT NULL,
+                    lsn INTEGER NOT NULL,
+                    collection TEXT NOT NULL,
+                    entity_id TEXT NOT NULL,
+                    kind INTEGER NOT NULL,
+                    version INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    created_at INTEGER NOT NULL);
+                CREATE INDEX IF NOT EXISTS dead_letters_key ON dead_letters (store, collection, entity_id);
+                CREATE INDEX IF NOT EXISTS dead_letters_lsn ON dead_letters (lsn);
+                """, t);
+            SqliteDocumentStore.CreateTables(c, t);
+            using var max = c.CreateCommand();
+            max.Transaction = t;
+            max.CommandText = "SELECT COALESCE(MAX(lsn), 0) FROM log_entries";
+            _nextLsn = Convert.ToInt64(max.ExecuteScalar(), CultureInfo.InvariantCulture) + 1;
+            Volatile.Write(ref _initialized, 1);
+            return true;
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<LsnRange> AppendAsync(IReadOnlyList<EntityChange> changes, LogEntryState state, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
+        EnsureInitialized();
+        var rows = Prepare(changes);
+        return await _database.WriteAsync((c, t) => Insert(c, t, rows, state), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
+        EnsureInitialized();
+        var rows = Prepare(changes);
+        try
+        {
+            return await _database.WriteAsync((c, t) =>
+            {
+                // The source write and the append share the savepoint: if the source rejects, neither exists.
+                Documents.ApplyWithin(c, t, changes);
+                return Insert(c, t, rows, LogEntryState.Committed);
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            throw new SyncStoreException($"SQLite source '{Documents.Name}' rejected the write: {ex.Message}", ex.SqliteErrorCode is 5 or 6 or 10 or 13, Documents.Name, changes[0].Key, "apply", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetStateAsync(LsnRange range, LogEntryState state, CancellationToken cancellationToken)
+    {
+        await _database.WriteAsync((c, t) =>
+        {
+            using var command = c.CreateCommand();
+            command.Transaction = t;
+            command.CommandText = "UPDATE log_entries SET state = $s WHERE lsn BETWEEN $f AND $l AND state = 0";
+            command.Parameters.AddWithValue("$s", (int)state);
+            command.Parameters.AddWithValue("$f", range.First);
+            command.Parameters.AddWithValue("$l", range.Last);
+            return command.ExecuteNonQuery();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<LogReadResult> ReadCommittedAsync(long afterLsn, int maxCount, List<LogRecord> destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE lsn > $after ORDER BY lsn LIMIT $limit";
+        command.Parameters.AddWithValue("$after", afterLsn);
+        command.Parameters.AddWithValue("$limit", maxCount);
+        using var reader = command.ExecuteReader();
+        var through = afterLsn;
+        while (reader.Read())
+        {
+            var state = (LogEntryState)reader.GetInt32(5);
+            if (state == LogEntryState.Pending)
+            {
+                return new LogReadResult(through, true);
+            }
+
+            var record = ReadRecord(reader, state);
+            through = record.Lsn;
+            if (state == LogEntryState.Committed)
+            {
+                destination.Add(record);
+            }
+        }
+
+        return new LogReadResult(through, false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<LogRecord>> ReadPendingAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE state = 0 ORDER BY lsn";
+        using var reader = command.ExecuteReader();
+        var result = new List<LogRecord>();
+        while (reader.Read())
+        {
+            result.Add(ReadRecord(reader, LogEntryState.Pending));
+        }
+
+        return result;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> GetLastLsnAsync(CancellationToken cancellationToken) => ScalarAsync("SELECT COALESCE(MAX(lsn), 0) FROM log_entries");
+
+    /// <inheritdoc />
+    public async ValueTask<HlcTimestamp> GetMaxVersionAsync(CancellationToken cancellationToken) =>
+        new(await ScalarAsync("SELECT MAX(COALESCE((SELECT MAX(version) FROM log_entries), 0), COALESCE((SELECT MAX(version) FROM documents), 0))").ConfigureAwait(false));
+
+    /// <inheritdoc />
+    public async ValueTask<LogRecord?> GetLastEntryForKeyAsync(EntityKey key, CancellationToken cancellationToken)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE collection = $c AND id = $id ORDER BY lsn DESC LIMIT 1";
+        command.Parameters.AddWithValue("$c", key.Collection);
+        command.Parameters.AddWithValue("$id", key.Id);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? ReadRecord(reader, (LogEntryState)reader.GetInt32(5)) : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<long> GetCursorAsync(string store, CancellationToken cancellationToken)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT lsn FROM cursors WHERE store = $s";
+        command.Parameters.AddWithValue("$s", store);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is long lsn ? lsn : 0;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetCursorAsync(string store, long lsn, CancellationToken cancellationToken)
+    {
+        await _database.WriteAsync((c, t) =>
+        {
+            using var command = c.CreateCommand();
+            command.Transaction = t;
+
+            // Cursors only move forward, so a late write from a restarted dispatcher can never rewind one.
+            command.CommandText = "INSERT INTO cursors (store, lsn) VALUES ($s, $l) ON CONFLICT (store) DO UPDATE SET lsn = excluded.lsn WHERE excluded.lsn > cursors.lsn";
+            command.Parameters.AddWithValue("$s", store);
+            command.Parameters.AddWithValue("$l", lsn);
+            return command.ExecuteNonQuery();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask AddDeadLetterAsync(string store, LogRecord record, string reason, DateTimeOffset at, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        await _database.WriteAsync((c, t) =>
+        {
+            using var command = c.CreateCommand();
+            command.Transaction = t;
+            command.CommandText = """
+                INSERT INTO dead_letters (store, lsn, collection, entity_id, kind, version, reason, created_at)
+                VALUES ($s, $l, $c, $id, $k, $v, $r, $at)
+                """;
+            command.Parameters.AddWithValue("$s", store);
+            command.Parameters.AddWithValue("$l", record.Lsn);
+            command.Parameters.AddWithValue("$c", record.Change.Key.Collection);
+            command.Parameters.AddWithValue("$id", record.Change.Key.Id);
+            command.Parameters.AddWithValue("$k", (int)record.Change.Kind);
+            command.Parameters.AddWithValue("$v", record.Change.Version.Value);
+            command.Parameters.AddWithValue("$r", reason);
+            command.Parameters.AddWithValue("$at", at.ToUnixTimeMilliseconds());
+            return command.ExecuteNonQuery();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? store, int maxCount, CancellationToken cancellationToken)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, store, lsn, collection, entity_id, kind, version, reason, created_at FROM dead_letters WHERE ($s IS NULL OR store = $s) ORDER BY id LIMIT $n";
+        command.Parameters.AddWithValue("$s", (object?)store ?? DBNull.Value);
+        command.Parameters.AddWithValue("$n", maxCount);
+        return ReadDeadLetters(command);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<DeadLetter?> GetDeadLetterAsync(string store, EntityKey key, CancellationToken cancellationToken)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, store, lsn, collection, entity_id, kind, version, reason, created_at FROM dead_letters WHERE store = $s AND collection = $c AND entity_id = $id ORDER BY id DESC LIMIT 1";
+        command.Parameters.AddWithValue("$s", store);
+        command.Parameters.AddWithValue("$c", key.Collection);
+        command.Parameters.AddWithValue("$id", key.Id);
+        var letters = ReadDeadLetters(command);
+        return letters.Count == 0 ? null : letters[0];
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<int> CountDeadLettersAsync(LsnRange range, CancellationToken cancellationToken)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM dead_letters WHERE lsn BETWEEN $f AND $l";
+        command.Parameters.AddWithValue("$f", range.First);
+        command.Parameters.AddWithValue("$l", range.Last);
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<bool> RemoveDeadLetterAsync(long id, CancellationToken cancellationToken) =>
+        await _database.WriteAsync((c, t) =>
+        {
+            using var command = c.CreateCommand();
+            command.Transaction = t;
+            command.CommandText = "DELETE FROM dead_letters WHERE id = $id";
+            command.Parameters.AddWithValue("$id", id);
+            return command.ExecuteNonQuery() > 0;
+        }, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Closes the database.</summary>
+    public ValueTask DisposeAsync() => _database.DisposeAsync();
+
+    /// <summary>The checksum of one record: XXH64 over LSN, kind, version (little-endian), hash, collection, 0x00, id, 0x00, payload.</summary>
+    internal static ulong Checksum(long lsn, ChangeKind kind, long version, ReadOnlySpan<byte> hash, string collection, string id, ReadOnlySpan<byte> payload)
+    {
+        var length = 8 + 1 + 8 + hash.Length + Encoding.UTF8.GetByteCount(collection) + 1 + Encoding.UTF8.GetByteCount(id) + 1 + payload.Length;
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            var span = rented.AsSpan(0, length);
+            BinaryPrimitives.WriteInt64LittleEndian(span, lsn);
+            span[8] = (byte)kind;
+            BinaryPrimitives.WriteInt64LittleEndian(span[9..], version);
+            hash.CopyTo(span[17..]);
+            var position = 17 + hash.Length;
+            position += Encoding.UTF8.GetBytes(collection, span[position..]);
+            span[position++] = 0;
+            position += Encoding.UTF8.GetBytes(id, span[position..]);
+            span[position++] = 0;
+            payload.CopyTo(span[position..]);
+            return XxHash64.Hash(span);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    private void EnsureInitialized()
+    {
+        if (Volatile.Read(ref _initialized) == 0)
+        {
+            throw new InvalidOperationException($"The change log at '{DatabasePath}' is not initialised; call InitializeAsync first (the engine does this at start-up).");
+        }
+    }
+
+    private static PreparedRow[] Prepare(IReadOnlyList<EntityChange> changes)
+    {
+        // Encoding happens on the caller's thread, so the single writer only runs SQL.
+        var rows = new PreparedRow[changes.Count];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            var change = changes[i];
+            rows[i] = new PreparedRow(change, SqliteCodec.HashToBlob(change.ContentHash), change.Entity is null ? null : EntityEncoding.EncodeToArray(change.Entity));
+        }
+
+        return rows;
+    }
+
+    private LsnRange Insert(SqliteConnection connection, SqliteTransaction transaction, PreparedRow[] rows, LogEntryState state)
+    {
+        var first = _nextLsn;
+        try
+        {
+            using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = "INSERT INTO log_entries (lsn, collection, id, kind, version, state, hash, payload, checksum) VALUES ($lsn, $c, $id, $k, $v, $s, $h, $p, $cs)";
+            var lsn = command.Parameters.Add("$lsn", SqliteType.Integer);
+            var c = command.Parameters.Add("$c", SqliteType.Text);
+            var id = command.Parameters.Add("$id", SqliteType.Text);
+            var k = command.Parameters.Add("$k", SqliteType.Integer);
+            var v = command.Parameters.Add("$v", SqliteType.Integer);
+            var s = command.Parameters.Add("$s", SqliteType.Integer);
+            var h = command.Parameters.Add("$h", SqliteType.Blob);
+            var p = command.Parameters.Add("$p", SqliteType.Blob);
+            var cs = command.Parameters.Add("$cs", SqliteType.Integer);
+            s.Value = (int)state;
+            foreach (var row in rows)
+            {
+                var change = row.Change;
+                var number = _nextLsn++;
+                lsn.Value = number;
+                c.Value = change.Key.Collection;
+                id.Value = change.Key.Id;
+                k.Value = (int)change.Kind;
+                v.Value = change.Version.Value;
+                h.Value = row.Hash;
+                p.Value = (object?)row.Payload ?? DBNull.Value;
+                cs.Value = unchecked((long)Checksum(number, change.Kind, change.Version.Value, row.Hash, change.Key.Collection, change.Key.Id, row.Payload));
+                command.ExecuteNonQuery();
+            }
+
+            return new LsnRange(first, _nextLsn - 1);
+        }
+        catch
+        {
+            // The savepoint rolls the rows back; give their numbers back too.
+            _nextLsn = first;
+            throw;
+        }
+    }
+
+    private static LogRecord ReadRecord(SqliteDataReader reader, LogEntryState state)
+    {
+        var lsn = reader.GetInt64(0);
+        try
+        {
+            var collection = reader.GetString(1);
+            var id = reader.GetString(2);
+            var kind = (ChangeKind)reader.GetInt32(3);
+            var version = reader.GetInt64(4);
+            var hash = (byte[])reader[6];
+            var payload = reader.IsDBNull(7) ? null : (byte[])reader[7];
+            var stored = unchecked((ulong)reader.GetInt64(8));
+            var actual = Checksum(lsn, kind, version, hash, collection, id, payload);
+            if (stored != actual)
+            {
+                throw new ChangeLogCorruptedException(
+                    $"Change log record at LSN {lsn} ({collection}/{EntityKey.Describe(id)}) fails its checksum: stored 0x{stored:X16}, computed 0x{actual:X16}. The record was altered or damaged on disk.",
+                    lsn,
+                    "checksum");
+            }
+
+            var key = new EntityKey(collection, id);
+            if (kind == ChangeKind.Delete)
+            {
+                return new LogRecord(lsn, EntityChange.Delete(key, new HlcTimestamp(version)), state);
+            }
+
+            if (kind != ChangeKind.Upsert || payload is null)
+            {
+                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has kind {(int)kind} and {(payload is null ? "no" : "a")} payload.", lsn, "kind");
+            }
+
+            var entity = EntityEncoding.Decode(payload);
+            if (entity.Key != key)
+            {
+                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} is for '{key}' but its payload encodes '{entity.Key}'.", lsn, "payload");
+            }
+
+            return new LogRecord(lsn, EntityChange.Upsert(entity, new HlcTimestamp(version), SqliteCodec.BlobToHash(hash)), state);
+        }
+        catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidCastException)
+        {
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} cannot be decoded: {ex.Message}", lsn, "payload", ex);
+        }
+    }
+
+    private static List<DeadLetter> ReadDeadLetters(SqliteCommand command)
+    {
+        var result = new List<DeadLetter>();
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            result.Add(new DeadLetter(
+                reader.GetInt64(0),
+                reader.GetString(1),
+                reader.GetInt64(2),
+                EntityKey.Trusted(reader.GetString(3), reader.GetString(4)),
+                (ChangeKind)reader.GetInt32(5),
+                new HlcTimestamp(reader.GetInt64(6)),
+                reader.GetString(7),
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(8))));
+        }
+
+        return result;
+    }
+
+    private async ValueTask<long> ScalarAsync(string sql)
+    {
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToInt64(await command.ExecuteScalarAsync().ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    private sealed record PreparedRow(EntityChange Change, byte[] Hash, byte[]? Payload);
+}

@@ -1,0 +1,149 @@
+using CrossStoreSync.Hashing;
+using CrossStoreSync.Model;
+using CrossStoreSync.Sqlite.Internal;
+using CrossStoreSync.Stores;
+using Microsoft.Data.Sqlite;
+
+namespace CrossStoreSync.Sqlite.Stores;
+
+/// <summary>
+/// A document store in a SQLite file: table <c>documents</c> with the document (BLOB, exact bytes), vector (float32
+/// little-endian BLOB), edges and the <c>_sync</c> columns; deletes leave a versioned tombstone. Thread-safe.
+/// </summary>
+public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
+{
+    /// <summary>Opens (creating if needed) a document store in its own database file.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="name">The store's name. <value>Default <c>documents</c>.</value></param>
+    /// <param name="durable">Whether every commit is fsync'd (<c>synchronous=FULL</c>). <value>Default true.</value></param>
+    public SqliteDocumentStore(string path, string name = "documents", bool durable = true)
+        : base(name, StoreKind.Document, new SqliteDatabase(path, durable), ownsDatabase: true)
+    {
+    }
+
+    internal SqliteDocumentStore(SqliteDatabase database, string name)
+        : base(name, StoreKind.Document, database, ownsDatabase: false)
+    {
+    }
+
+    private protected override string Table => "documents";
+
+    private protected override string LiveCondition => "deleted = 0";
+
+    private protected override string ProjectionColumns => ", document, vector, edges";
+
+    internal static void CreateTables(SqliteConnection connection, SqliteTransaction transaction) =>
+        SqliteDatabase.Execute(connection, """
+            CREATE TABLE IF NOT EXISTS documents (
+                collection TEXT NOT NULL,
+                id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                hash BLOB NOT NULL,
+                bucket INTEGER NOT NULL,
+                deleted INTEGER NOT NULL,
+                document BLOB,
+                vector BLOB,
+                edges BLOB,
+                UNIQUE (collection, id));
+            CREATE INDEX IF NOT EXISTS documents_bucket ON documents (collection, bucket, id);
+            """, transaction);
+
+    private protected override void CreateSchema(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<CollectionDefinition> collections) =>
+        CreateTables(connection, transaction);
+
+    internal void ApplyWithin(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
+    {
+        ValidateChanges(changes);
+        ApplyInTransaction(connection, transaction, changes);
+    }
+
+    private protected override void ApplyInTransaction(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            INSERT INTO documents (collection, id, version, hash, bucket, deleted, document, vector, edges)
+            VALUES ($c, $id, $v, $h, $b, $d, $doc, $vec, $edges)
+            ON CONFLICT (collection, id) DO UPDATE SET
+                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
+                document = excluded.document, vector = excluded.vector, edges = excluded.edges
+            WHERE excluded.version > documents.version
+            """;
+        var c = command.Parameters.Add("$c", SqliteType.Text);
+        var id = command.Parameters.Add("$id", SqliteType.Text);
+        var v = command.Parameters.Add("$v", SqliteType.Integer);
+        var h = command.Parameters.Add("$h", SqliteType.Blob);
+        var b = command.Parameters.Add("$b", SqliteType.Integer);
+        var d = command.Parameters.Add("$d", SqliteType.Integer);
+        var doc = command.Parameters.Add("$doc", SqliteType.Blob);
+        var vec = command.Parameters.Add("$vec", SqliteType.Blob);
+        var edges = command.Parameters.Add("$edges", SqliteType.Blob);
+        foreach (var change in changes)
+        {
+            c.Value = change.Key.Collection;
+            id.Value = change.Key.Id;
+            v.Value = change.Version.Value;
+            h.Value = SqliteCodec.HashToBlob(change.ContentHash);
+            b.Value = (long)KeyHash.Bucket(change.Key);
+            var entity = change.Entity;
+            d.Value = entity is null ? 1 : 0;
+            doc.Value = entity is null ? DBNull.Value : entity.Document.ToArray();
+            vec.Value = (object?)SqliteCodec.VectorToBlob(entity?.Vector ?? default) ?? DBNull.Value;
+            edges.Value = entity is null ? DBNull.Value : (object?)SqliteCodec.EdgesToBlob(entity.Edges) ?? DBNull.Value;
+            command.ExecuteNonQuery();
+        }
+    }
+
+    private protected override void ComputeProjections(SqliteConnection connection, string collection, List<DigestRow> rows)
+    {
+        foreach (var row in rows)
+        {
+            var entity = new SyncEntity(EntityKey.Trusted(collection, row.Id), row.A ?? [], SqliteCodec.BlobToVector(row.B), SqliteCodec.BlobToEdges(row.C));
+            row.Projection = ProjectionHash.Compute(entity, StoreKind.Document);
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<VersionedEntity?> ReadAsync(EntityKey key, CancellationToken cancellationToken)
+    {
+        await using var connection = Database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, version, hash, document, vector, edges FROM documents WHERE collection = $c AND id = $id AND deleted = 0";
+        command.Parameters.AddWithValue("$c", key.Collection);
+        command.Parameters.AddWithValue("$id", key.Id);
+        using var reader = command.ExecuteReader();
+        return reader.Read() ? ReadEntity(reader, key.Collection) : null;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<VersionedEntity>> ScanAsync(string collection, string? afterId, int limit, CancellationToken cancellationToken)
+    {
+        EntityKey.ValidateCollection(collection, nameof(collection));
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        await using var connection = Database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT id, version, hash, document, vector, edges FROM documents WHERE collection = $c AND id > $after AND deleted = 0 ORDER BY id LIMIT $limit";
+        command.Parameters.AddWithValue("$c", collection);
+        command.Parameters.AddWithValue("$after", afterId ?? string.Empty);
+        command.Parameters.AddWithValue("$limit", limit);
+        var page = new List<VersionedEntity>(Math.Min(limit, 1024));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            page.Add(ReadEntity(reader, collection));
+        }
+
+        return page;
+    }
+
+    private static VersionedEntity ReadEntity(SqliteDataReader reader, string collection)
+    {
+        var entity = new SyncEntity(
+            EntityKey.Trusted(collection, reader.GetString(0)),
+            reader.IsDBNull(3) ? [] : (byte[])reader[3],
+            SqliteCodec.BlobToVector(reader.IsDBNull(4) ? null : (byte[])reader[4]),
+            SqliteCodec.BlobToEdges(reader.IsDBNull(5) ? null : (byte[])reader[5]));
+        return new VersionedEntity(entity, new HlcTimestamp(reader.GetInt64(1)), SqliteCodec.BlobToHash((byte[])reader[2]));
+    }
+}

@@ -1,0 +1,257 @@
+using CrossStoreSync.Hashing;
+using CrossStoreSync.Model;
+using CrossStoreSync.Sqlite.Internal;
+using CrossStoreSync.Stores;
+using Microsoft.Data.Sqlite;
+
+namespace CrossStoreSync.Sqlite.Stores;
+
+/// <summary>
+/// A graph store in a SQLite file: <c>nodes</c> (one per entity, with <c>_sync</c> columns) and typed <c>edges</c>.
+/// An edge to a node that does not exist yet creates a placeholder node (version 0) that a later upsert fills in.
+/// Deleting a node leaves a versioned tombstone and removes its outgoing edges; edges other entities declare towards
+/// it stay, since they belong to those entities, and it reads as a non-existing neighbour. Thread-safe.
+/// </summary>
+public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
+{
+    /// <summary>Opens (creating if needed) a graph store in its own database file.</summary>
+    /// <param name="path">The database file.</param>
+    /// <param name="name">The store's name. <value>Default <c>graph</c>.</value></param>
+    /// <param name="durable">Whether every commit is fsync'd. <value>Default true.</value></param>
+    public SqliteGraphStore(string path, string name = "graph", bool durable = true)
+        : base(name, StoreKind.Graph, new SqliteDatabase(path, durable), ownsDatabase: true)
+    {
+    }
+
+    private protected override string Table => "nodes";
+
+    private protected override string LiveCondition => "deleted = 0 AND placeholder = 0";
+
+    private protected override string ProjectionColumns => string.Empty;
+
+    private protected override void CreateSchema(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<CollectionDefinition> collections) =>
+        SqliteDatabase.Execute(connection, """
+            CREATE TABLE IF NOT EXISTS nodes (
+                collection TEXT NOT NULL,
+                id TEXT NOT NULL,
+                version INTEGER NOT NULL,
+                hash BLOB NOT NULL,
+                bucket INTEGER NOT NULL,
+                deleted INTEGER NOT NULL,
+                placeholder INTEGER NOT NULL,
+                UNIQUE (collection, id));
+            CREATE INDEX IF NOT EXISTS nodes_bucket ON nodes (collection, bucket, id);
+            CREATE TABLE IF NOT EXISTS edges (
+                src_collection TEXT NOT NULL,
+                src_bucket INTEGER NOT NULL,
+                src_id TEXT NOT NULL,
+                type TEXT NOT NULL,
+                dst_collection TEXT NOT NULL,
+                dst_id TEXT NOT NULL,
+                properties BLOB);
+            CREATE INDEX IF NOT EXISTS edges_src ON edges (src_collection, src_bucket, src_id);
+            CREATE INDEX IF NOT EXISTS edges_dst ON edges (dst_collection, dst_id);
+            """, transaction);
+
+    private protected override void ApplyInTransaction(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
+    {
+        using var node = Command(connection, transaction, """
+            INSERT INTO nodes (collection, id, version, hash, bucket, deleted, placeholder)
+            VALUES ($c, $id, $v, $h, $b, $d, 0)
+            ON CONFLICT (collection, id) DO UPDATE SET
+                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted, placeholder = 0
+            WHERE excluded.version > nodes.version
+            """, "$c", "$id", "$v", "$h", "$b", "$d");
+        using var dropEdges = Command(connection, transaction, "DELETE FROM edges WHERE src_collection = $c AND src_bucket = $b AND src_id = $id", "$c", "$b", "$id");
+        using var addEdge = Command(connection, transaction, """
+            INSERT INTO edges (src_collection, src_bucket, src_id, type, dst_collection, dst_id, properties)
+            VALUES ($c, $b, $id, $t, $dc, $did, $p)
+            """, "$c", "$b", "$id", "$t", "$dc", "$did", "$p");
+        using var placeholder = Command(connection, transaction, """
+            INSERT INTO nodes (collection, id, version, hash, bucket, deleted, placeholder)
+            VALUES ($c, $id, 0, zeroblob(16), $b, 0, 1)
+            ON CONFLICT (collection, id) DO NOTHING
+            """, "$c", "$id", "$b");
+        foreach (var change in changes)
+        {
+            var bucket = (long)KeyHash.Bucket(change.Key);
+            node.Parameters["$c"].Value = change.Key.Collection;
+            node.Parameters["$id"].Value = change.Key.Id;
+            node.Parameters["$v"].Value = change.Version.Value;
+            node.Parameters["$h"].Value = SqliteCodec.HashToBlob(change.ContentHash);
+            node.Parameters["$b"].Value = bucket;
+            node.Parameters["$d"].Value = change.Entity is null ? 1 : 0;
+            if (node.ExecuteNonQuery() == 0)
+            {
+                continue; // the version guard kept a newer node: its edges stay too
+            }
+
+            dropEdges.Parameters["$c"].Value = change.Key.Collection;
+            dropEdges.Parameters["$b"].Value = bucket;
+            dropEdges.Parameters["$id"].Value = change.Key.Id;
+            dropEdges.ExecuteNonQuery();
+            if (change.Entity is null)
+            {
+                continue;
+            }
+
+            foreach (var edge in change.Entity.Edges)
+            {
+                addEdge.Parameters["$c"].Value = change.Key.Collection;
+                addEdge.Parameters["$b"].Value = bucket;
+                addEdge.Parameters["$id"].Value = change.Key.Id;
+                addEdge.Parameters["$t"].Value = edge.Type;
+                addEdge.Parameters["$dc"].Value = edge.Target.Collection;
+                addEdge.Parameters["$did"].Value = edge.Target.Id;
+                addEdge.Parameters["$p"].Value = edge.Properties.IsEmpty ? DBNull.Value : edge.Properties.ToArray();
+                addEdge.ExecuteNonQuery();
+
+                placeholder.Parameters["$c"].Value = edge.Target.Collection;
+                placeholder.Parameters["$id"].Value = edge.Target.Id;
+                placeholder.Parameters["$b"].Value = (long)KeyHash.Bucket(edge.Target);
+                placeholder.ExecuteNonQuery();
+            }
+        }
+    }
+
+    private protected override void ComputeProjections(SqliteConnection connection, string collection, List<DigestRow> rows)
+    {
+        if (rows.Count == 0)
+        {
+            return;
+        }
+
+        // One query for the page's edges: the page is ordered by (bucket, id), and so is the edge index.
+        var edgesById = new Dictionary<string, List<SyncEdge>>(StringComparer.Ordinal);
+        using (var command = connection.CreateCommand())
+        {
+            command.CommandText = """
+                SELECT src_id, type, dst_collection, dst_id, properties FROM edges
+                WHERE src_collection = $c AND (src_bucket, src_id) >= ($fb, $fid) AND (src_bucket, src_id) <= ($lb, $lid)
+                """;
+            command.Parameters.AddWithValue("$c", collection);
+            command.Parameters.AddWithValue("$fb", (long)rows[0].Bucket);
+            command.Parameters.AddWithValue("$fid", rows[0].Id);
+            command.Parameters.AddWithValue("$lb", (long)rows[^1].Bucket);
+            command.Parameters.AddWithValue("$lid", rows[^1].Id);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                var id = reader.GetString(0);
+                if (!edgesById.TryGetValue(id, out var list))
+                {
+                    edgesById[id] = list = [];
+                }
+
+                list.Add(new SyncEdge(reader.GetString(1), EntityKey.Trusted(reader.GetString(2), reader.GetString(3)), reader.IsDBNull(4) ? default : (byte[])reader[4]));
+            }
+        }
+
+        // Rows reached by id lookup (ReadDigests) are not ordered by bucket; the range query above still covers them
+        // only if they are contiguous, so fall back to a per-row query for any row the range missed.
+        var ordered = IsOrderedByBucket(rows);
+        foreach (var row in rows)
+        {
+            if (!edgesById.TryGetValue(row.Id, out var edges) && !ordered)
+            {
+                edges = ReadEdges(connection, collection, row.Id);
+            }
+
+            var entity = new SyncEntity(EntityKey.Trusted(collection, row.Id), default, default, edges ?? []);
+            row.Projection = ProjectionHash.Compute(entity, StoreKind.Graph);
+        }
+    }
+
+    private static bool IsOrderedByBucket(List<DigestRow> rows)
+    {
+        for (var i = 1; i < rows.Count; i++)
+        {
+            var c = rows[i - 1].Bucket.CompareTo(rows[i].Bucket);
+            if (c > 0 || (c == 0 && string.CompareOrdinal(rows[i - 1].Id, rows[i].Id) > 0))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static List<SyncEdge> ReadEdges(SqliteConnection connection, string collection, string id)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT type, dst_collection, dst_id, properties FROM edges WHERE src_collection = $c AND src_bucket = $b AND src_id = $id";
+        command.Parameters.AddWithValue("$c", collection);
+        command.Parameters.AddWithValue("$b", (long)KeyHash.Bucket(EntityKey.Trusted(collection, id)));
+        command.Parameters.AddWithValue("$id", id);
+        using var reader = command.ExecuteReader();
+        var list = new List<SyncEdge>();
+        while (reader.Read())
+        {
+            list.Add(new SyncEdge(reader.GetString(0), EntityKey.Trusted(reader.GetString(1), reader.GetString(2)), reader.IsDBNull(3) ? default : (byte[])reader[3]));
+        }
+
+        return list;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<GraphNeighbor>> GetNeighborsAsync(EntityKey node, string? edgeType, EdgeDirection direction, CancellationToken cancellationToken)
+    {
+        var result = new List<GraphNeighbor>();
+        await using var connection = Database.OpenRead();
+        if (direction != EdgeDirection.Incoming)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                SELECT e.type, e.dst_collection, e.dst_id, COALESCE(n.deleted = 0 AND n.placeholder = 0, 0)
+                FROM edges e LEFT JOIN nodes n ON n.collection = e.dst_collection AND n.id = e.dst_id
+                WHERE e.src_collection = $c AND e.src_bucket = $b AND e.src_id = $id AND ($t IS NULL OR e.type = $t)
+                ORDER BY e.rowid
+                """;
+            AddNodeParameters(command, node, edgeType);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                result.Add(new GraphNeighbor(EntityKey.Trusted(reader.GetString(1), reader.GetString(2)), reader.GetString(0), EdgeDirection.Outgoing, reader.GetInt64(3) != 0));
+            }
+        }
+
+        if (direction != EdgeDirection.Outgoing)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                SELECT e.type, e.src_collection, e.src_id FROM edges e
+                WHERE e.dst_collection = $c AND e.dst_id = $id AND ($t IS NULL OR e.type = $t)
+                ORDER BY e.rowid
+                """;
+            AddNodeParameters(command, node, edgeType);
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                result.Add(new GraphNeighbor(EntityKey.Trusted(reader.GetString(1), reader.GetString(2)), reader.GetString(0), EdgeDirection.Incoming, true));
+            }
+        }
+
+        return result;
+    }
+
+    private static void AddNodeParameters(SqliteCommand command, EntityKey node, string? edgeType)
+    {
+        command.Parameters.AddWithValue("$c", node.Collection);
+        command.Parameters.AddWithValue("$b", (long)KeyHash.Bucket(node));
+        command.Parameters.AddWithValue("$id", node.Id);
+        command.Parameters.AddWithValue("$t", (object?)edgeType ?? DBNull.Value);
+    }
+
+    private static SqliteCommand Command(SqliteConnection connection, SqliteTransaction transaction, string sql, params string[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        foreach (var name in parameters)
+        {
+            command.Parameters.Add(new SqliteParameter { ParameterName = name });
+        }
+
+        return command;
+    }
+}
