@@ -18,6 +18,8 @@ internal sealed class SqliteDatabase : IAsyncDisposable
     private readonly Task _writerLoop;
     private readonly int _maxGroup;
     private int _disposed;
+    private long _commits;
+    private long _operations;
 
     public SqliteDatabase(string path, bool durable, int maxGroup = 256)
     {
@@ -46,6 +48,12 @@ internal sealed class SqliteDatabase : IAsyncDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>Transactions committed so far; with group commit it grows slower than the number of write operations.</summary>
+    public long CommitCount => Interlocked.Read(ref _commits);
+
+    /// <summary>Write operations completed so far.</summary>
+    public long OperationCount => Interlocked.Read(ref _operations);
 
     /// <summary>Fires on the writer thread after each committed group; used to publish state that must follow the commit.</summary>
     public event Action? Committed;
@@ -160,6 +168,8 @@ internal sealed class SqliteDatabase : IAsyncDisposable
             }
         }
 
+        Interlocked.Increment(ref _commits);
+        Interlocked.Add(ref _operations, group.Count);
         Committed?.Invoke();
         foreach (var operation in group)
         {

@@ -45,6 +45,8 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     /// <summary>The database file.</summary>
     public string DatabasePath => _database.Path;
 
+    internal SqliteDatabase Database => _database;
+
     /// <inheritdoc />
     public async ValueTask InitializeAsync(CancellationToken cancellationToken)
     {

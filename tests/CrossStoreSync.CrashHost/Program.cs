@@ -1,0 +1,135 @@
+// A child process for crash tests: the parent test starts it, reads what it acknowledges on stdout, kills it with
+// SIGKILL at a chosen moment, restarts it on the same files and checks that the stores converge.
+using System.Globalization;
+using System.Text;
+using CrossStoreSync.Model;
+using CrossStoreSync.Sqlite.Log;
+using CrossStoreSync.Sqlite.Stores;
+using CrossStoreSync.Sync;
+using CrossStoreSync.Testing.Faults;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+if (args.Length < 2)
+{
+    Console.Error.WriteLine("usage: CrashHost <load|recover|pending|recover-pending> <dir> [hang-at-call]");
+    return 64;
+}
+
+var mode = args[0];
+var dir = args[1];
+var coupled = !mode.Contains("pending", StringComparison.Ordinal);
+var hangAt = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
+var faults = new StoreFaults();
+
+var builder = Host.CreateApplicationBuilder();
+builder.Logging.ClearProviders();
+var sync = builder.Services.AddCrossStoreSync(o =>
+{
+    o.AddCollection("items", 8);
+    o.RetryBaseDelay = TimeSpan.FromMilliseconds(10);
+    o.RetryMaxDelay = TimeSpan.FromMilliseconds(200);
+    o.PollInterval = TimeSpan.FromMilliseconds(100);
+});
+if (coupled)
+{
+    sync.UseSqlite(o => o.DirectoryPath = dir);
+}
+else
+{
+    // Log and source in different files: the pending → committed protocol protects the invariant.
+    builder.Services.AddSingleton(_ => new SqliteChangeLog(Path.Combine(dir, "log.db")));
+    builder.Services.AddSingleton(_ => new SqliteDocumentStore(Path.Combine(dir, "docs.db")));
+    builder.Services.AddSingleton(_ => new SqliteVectorStore(Path.Combine(dir, "vectors.db")));
+    builder.Services.AddSingleton(_ => new SqliteGraphStore(Path.Combine(dir, "graph.db")));
+    sync.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
+        .UseSourceOfTruth(sp => new FaultInjectingDocumentStore(sp.GetRequiredService<SqliteDocumentStore>(), faults))
+        .AddReplica("v", sp => sp.GetRequiredService<SqliteVectorStore>())
+        .AddReplica("g", sp => sp.GetRequiredService<SqliteGraphStore>());
+}
+
+using var host = builder.Build();
+await host.StartAsync();
+var manager = host.Services.GetRequiredService<ISyncManager>();
+var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
+var outputGate = new Lock();
+
+void Say(string line)
+{
+    lock (outputGate)
+    {
+        output.WriteLine(line);
+    }
+}
+
+static SyncEntity Make(string id, int round)
+{
+    var vector = new float[8];
+    for (var i = 0; i < vector.Length; i++)
+    {
+        vector[i] = (round + i + id.Length) % 7;
+    }
+
+    return SyncEntity.FromJson(
+        new EntityKey("items", id),
+        $"{{\"id\":\"{id}\",\"round\":{round},\"text\":\"{new string('x', 200)}\"}}",
+        vector,
+        [new SyncEdge("NEXT", new EntityKey("items", id + "-next"))]);
+}
+
+switch (mode)
+{
+    case "load":
+    {
+        // Eight concurrent writers over 300 overlapping keys, until killed; each acknowledged write is reported with
+        // its version, so the parent can check that nothing acknowledged was lost or regressed.
+        Say("READY");
+        var writers = Enumerable.Range(0, 8).Select(w => Task.Run(async () =>
+        {
+            for (var round = 0; ; round++)
+            {
+                var entity = Make($"k{(round * 13 + w * 37) % 300}", round);
+                var ticket = await manager.WriteAsync(entity);
+                Say($"ACK {entity.Key.Id} {ticket.Version.Value}");
+            }
+        })).ToArray();
+        await Task.WhenAll(writers);
+        return 0;
+    }
+
+    case "pending":
+    {
+        // Hang inside the source write of call N: the change is in the log (pending) but not in the source.
+        var calls = 0;
+        faults.BeforeApply = async _ =>
+        {
+            if (Interlocked.Increment(ref calls) == hangAt)
+            {
+                Say("IN-WINDOW");
+                await Task.Delay(Timeout.Infinite);
+            }
+        };
+        Say("READY");
+        for (var i = 0; ; i++)
+        {
+            var entity = Make($"p{i}", i);
+            var ticket = await manager.WriteAsync(entity);
+            Say($"ACK {entity.Key.Id} {ticket.Version.Value}");
+        }
+    }
+
+    case "recover":
+    case "recover-pending":
+    {
+        var ticket = await manager.WriteAsync(Make("marker", 0));
+        var outcome = await manager.WaitForSyncAsync(ticket, TimeSpan.FromSeconds(60));
+        Say(outcome.ToString());
+        await host.StopAsync();
+        return outcome == SyncWaitOutcome.Synced ? 0 : 2;
+    }
+
+    default:
+        Console.Error.WriteLine($"unknown mode '{mode}'");
+        return 64;
+}

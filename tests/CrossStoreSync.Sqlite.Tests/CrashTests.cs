@@ -1,0 +1,151 @@
+using System.Globalization;
+using CrossStoreSync.Hashing;
+using CrossStoreSync.Model;
+using CrossStoreSync.Sqlite.Log;
+using CrossStoreSync.Sqlite.Stores;
+using CrossStoreSync.Stores;
+
+namespace CrossStoreSync.Sqlite.Tests;
+
+/// <summary>Kills a real child process with SIGKILL in the middle of work and checks that a restart converges.</summary>
+public sealed class CrashTests : IDisposable
+{
+    private static readonly CollectionDefinition[] Collections = [new("items", 8, VectorDistance.Cosine)];
+    private readonly TempDirectory _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public async Task Process_killed_during_sustained_writes_converges_after_restart_with_every_acknowledged_write()
+    {
+        var acked = new Dictionary<string, long>(StringComparer.Ordinal);
+        var killAfter = Random.Shared.Next(300, 1500);
+        using (var load = ChildProcess.Start("load", _dir.Path))
+        {
+            await load.ReadUntilAsync(l => l == "READY");
+            var count = 0;
+            await load.ReadUntilAsync(l => ++count >= killAfter, line =>
+            {
+                var parts = line.Split(' ');
+                if (parts[0] == "ACK")
+                {
+                    var version = long.Parse(parts[2], CultureInfo.InvariantCulture);
+                    acked[parts[1]] = Math.Max(acked.GetValueOrDefault(parts[1]), version);
+                }
+            });
+            load.KillHard();
+        }
+
+        using (var recover = ChildProcess.Start("recover", _dir.Path))
+        {
+            Assert.Equal("Synced", await recover.ReadUntilAsync(_ => true));
+            Assert.Equal(0, await recover.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await using var log = new SqliteChangeLog(_dir.File("source.db"));
+        await log.InitializeAsync(CancellationToken.None);
+        await using var vectors = new SqliteVectorStore(_dir.File("vectors.db"));
+        await vectors.InitializeAsync(Collections, CancellationToken.None);
+        await using var graph = new SqliteGraphStore(_dir.File("graph.db"));
+        await graph.InitializeAsync(Collections, CancellationToken.None);
+
+        Assert.NotEmpty(acked);
+        var ids = acked.Keys.ToArray();
+        var source = (await log.Documents.ReadDigestsAsync("items", ids, CancellationToken.None)).ToDictionary(d => d.Key.Id);
+        foreach (var (id, version) in acked)
+        {
+            Assert.True(source.TryGetValue(id, out var digest), $"Acknowledged write of {id} is missing from the source.");
+            Assert.True(digest.Version.Value >= version, $"Source holds {id} at {digest.Version}, older than the acknowledged {new HlcTimestamp(version)}.");
+        }
+
+        await AssertReplicasMatchSource(log.Documents, vectors, graph);
+        Assert.Empty(await log.ReadPendingAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Process_killed_between_log_append_and_source_write_never_feeds_a_replica_and_recovers()
+    {
+        var hangAt = Random.Shared.Next(5, 40);
+        var acks = 0;
+        using (var child = ChildProcess.Start("pending", _dir.Path, hangAt.ToString(CultureInfo.InvariantCulture)))
+        {
+            await child.ReadUntilAsync(l => l == "IN-WINDOW", l => acks += l.StartsWith("ACK", StringComparison.Ordinal) ? 1 : 0);
+            child.KillHard();
+        }
+
+        var inWindow = new EntityKey("items", "p" + acks.ToString(CultureInfo.InvariantCulture));
+        await using (var log = new SqliteChangeLog(_dir.File("log.db")))
+        await using (var docs = new SqliteDocumentStore(_dir.File("docs.db")))
+        await using (var vectors = new SqliteVectorStore(_dir.File("vectors.db")))
+        await using (var graph = new SqliteGraphStore(_dir.File("graph.db")))
+        {
+            await log.InitializeAsync(CancellationToken.None);
+            await docs.InitializeAsync(Collections, CancellationToken.None);
+            await vectors.InitializeAsync(Collections, CancellationToken.None);
+            await graph.InitializeAsync(Collections, CancellationToken.None);
+
+            // The process died inside the window: the log holds the change as pending, the source does not.
+            var pending = await log.ReadPendingAsync(CancellationToken.None);
+            Assert.Equal([inWindow], pending.Select(p => p.Change.Key).ToArray());
+            Assert.Null(await docs.ReadAsync(inWindow, CancellationToken.None));
+            Assert.Empty(await vectors.ReadDigestsAsync("items", [inWindow.Id], CancellationToken.None));
+            Assert.Empty(await graph.ReadDigestsAsync("items", [inWindow.Id], CancellationToken.None));
+            await AssertNoReplicaAheadOfSource(docs, vectors);
+            await AssertNoReplicaAheadOfSource(docs, graph);
+        }
+
+        using (var recover = ChildProcess.Start("recover-pending", _dir.Path))
+        {
+            Assert.Equal("Synced", await recover.ReadUntilAsync(_ => true));
+            Assert.Equal(0, await recover.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await using (var log = new SqliteChangeLog(_dir.File("log.db")))
+        await using (var docs = new SqliteDocumentStore(_dir.File("docs.db")))
+        await using (var vectors = new SqliteVectorStore(_dir.File("vectors.db")))
+        await using (var graph = new SqliteGraphStore(_dir.File("graph.db")))
+        {
+            await log.InitializeAsync(CancellationToken.None);
+            await vectors.InitializeAsync(Collections, CancellationToken.None);
+            await graph.InitializeAsync(Collections, CancellationToken.None);
+            Assert.Empty(await log.ReadPendingAsync(CancellationToken.None));
+            Assert.NotNull(await docs.ReadAsync(inWindow, CancellationToken.None));
+            await AssertReplicasMatchSource(docs, vectors, graph);
+        }
+    }
+
+    private static async Task AssertReplicasMatchSource(IDocumentStore source, params ISyncStore[] replicas)
+    {
+        var sourceDigests = new Dictionary<string, EntityDigest>(StringComparer.Ordinal);
+        await foreach (var d in source.ScanDigestsAsync("items", BucketRange.All, CancellationToken.None))
+        {
+            sourceDigests[d.Key.Id] = d;
+            Assert.Equal(d.RecordedHash, d.ProjectionHash);
+        }
+
+        foreach (var replica in replicas)
+        {
+            var seen = 0;
+            await foreach (var d in replica.ScanDigestsAsync("items", BucketRange.All, CancellationToken.None))
+            {
+                seen++;
+                Assert.True(sourceDigests.TryGetValue(d.Key.Id, out var s), $"{replica.Name} holds {d.Key} which the source does not.");
+                Assert.Equal(s.Version, d.Version);
+                Assert.Equal(s.RecordedHash, d.RecordedHash);
+                var entity = (await source.ReadAsync(d.Key, CancellationToken.None))!.Entity;
+                Assert.Equal(ProjectionHash.Compute(entity, replica.Kind), d.ProjectionHash);
+            }
+
+            Assert.Equal(sourceDigests.Count, seen);
+        }
+    }
+
+    private static async Task AssertNoReplicaAheadOfSource(IDocumentStore source, ISyncStore replica)
+    {
+        await foreach (var d in replica.ScanDigestsAsync("items", BucketRange.All, CancellationToken.None))
+        {
+            var s = await source.ReadDigestsAsync("items", [d.Key.Id], CancellationToken.None);
+            Assert.True(s.Count == 1 && s[0].Version >= d.Version, $"{replica.Name} holds {d.Key} at {d.Version}, which the source does not hold.");
+        }
+    }
+}
