@@ -27,6 +27,15 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
     private static EntityChange Change(string id, long version, string text = "x") =>
         EntityChange.Upsert(SyncEntity.FromJson(new EntityKey("items", id), $"{{\"t\":\"{text}\"}}", new float[] { 1, 2 }, [new SyncEdge("E", new EntityKey("items", "t"))]), new HlcTimestamp(version));
 
+    /// <summary>Reopens the log so reads come from disk, not from the in-memory tail of this process's appends.</summary>
+    private async Task Reopen()
+    {
+        await _log.DisposeAsync();
+        SqliteConnection.ClearAllPools();
+        _log = new SqliteChangeLog(_dir.File("source.db"));
+        await _log.InitializeAsync(CancellationToken.None);
+    }
+
     private async Task<(List<LogRecord> Records, LogReadResult Result)> ReadAfter(long lsn, int max = 100)
     {
         var records = new List<LogRecord>();
@@ -41,6 +50,7 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
         var range = await _log.AppendAsync(changes, LogEntryState.Committed, CancellationToken.None);
         Assert.Equal(new LsnRange(1, 20), range);
 
+        await Reopen();
         var (records, result) = await ReadAfter(0);
         Assert.Equal(20, result.ReadThrough);
         Assert.False(result.BlockedByPending);
@@ -89,6 +99,7 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
             Assert.Equal(1, await command.ExecuteNonQueryAsync());
         }
 
+        await Reopen();
         var error = await Assert.ThrowsAsync<ChangeLogCorruptedException>(async () => await ReadAfter(0));
         Assert.Equal(2, error.Lsn);
         Assert.Equal("checksum", error.Field);
@@ -117,6 +128,7 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
             await command.ExecuteNonQueryAsync();
         }
 
+        await Reopen();
         var error = await Assert.ThrowsAsync<ChangeLogCorruptedException>(async () => await ReadAfter(0));
         Assert.Equal("payload", error.Field);
     }

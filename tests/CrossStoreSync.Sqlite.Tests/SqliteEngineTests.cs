@@ -156,49 +156,57 @@ public sealed class SqliteEngineTests : IDisposable
     }
 
     [Fact]
-    public async Task A_corrupted_log_record_stops_the_replica_there_and_is_reported()
+    public async Task A_corrupted_log_record_stops_the_replica_there_after_a_restart_and_is_reported()
     {
         var faults = new StoreFaults();
-        await using var engine = await TestEngine.StartAsync(b =>
+        void Stores(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b)
         {
             b.Services.AddSingleton(_ => new SqliteChangeLog(_dir.File("source.db")));
             b.Services.AddSingleton(_ => new SqliteVectorStore(_dir.File("vectors.db")));
             b.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
              .UseSourceOfTruth(sp => sp.GetRequiredService<SqliteChangeLog>().Documents)
              .AddReplica("v", sp => new FaultInjectingVectorStore(sp.GetRequiredService<SqliteVectorStore>(), faults));
-        });
-        var events = engine.Manager.SubscribeAsync();
-        faults.GoDown();
-        var first = await engine.Manager.WriteAsync(Item(1));
-        var second = await engine.Manager.WriteAsync(Item(2));
-        var third = await engine.Manager.WriteAsync(Item(3));
+        }
 
-        var log = engine.Services.GetRequiredService<SqliteChangeLog>();
-        await using (var connection = new SqliteConnection($"Data Source={log.DatabasePath}"))
+        SyncTicket first, second, third;
+        await using (var engine = await TestEngine.StartAsync(Stores))
+        {
+            first = await engine.Manager.WriteAsync(Item(1));
+            Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(first, Wait));
+            faults.GoDown();
+            second = await engine.Manager.WriteAsync(Item(2));
+            third = await engine.Manager.WriteAsync(Item(3));
+        }
+
+        // Damage the record on disk while the process is down, as a bad disk or a stray edit would.
+        await using (var connection = new SqliteConnection($"Data Source={_dir.File("source.db")}"))
         {
             await connection.OpenAsync();
             using var command = connection.CreateCommand();
             command.CommandText = $"UPDATE log_entries SET version = version + 1 WHERE lsn = {second.Lsns.First}";
-            await command.ExecuteNonQueryAsync();
+            Assert.Equal(1, await command.ExecuteNonQueryAsync());
         }
 
+        SqliteConnection.ClearAllPools();
         faults.ComeBack();
-        await foreach (var e in events.WithCancellation(new CancellationTokenSource(Wait).Token))
+        await using (var engine = await TestEngine.StartAsync(Stores))
         {
-            if (e.Kind == SyncEventKind.Faulted)
+            var events = engine.Manager.SubscribeAsync();
+            await foreach (var e in events.WithCancellation(new CancellationTokenSource(Wait).Token))
             {
-                Assert.Equal(second.Lsns.First, e.FirstLsn);
-                Assert.Contains("checksum", e.Message, StringComparison.Ordinal);
-                break;
+                if (e.Kind == SyncEventKind.Faulted)
+                {
+                    Assert.Equal(second.Lsns.First, e.FirstLsn);
+                    Assert.Contains("checksum", e.Message, StringComparison.Ordinal);
+                    break;
+                }
             }
-        }
 
-        Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(first, Wait));
-        Assert.Equal(SyncWaitOutcome.TimedOut, await engine.Manager.WaitForSyncAsync(third, TimeSpan.FromMilliseconds(300)));
-        var stats = await engine.Manager.GetStatisticsAsync();
-        var replica = Assert.Single(stats, s => !s.IsSource);
-        Assert.True(replica.Faulted);
-        Assert.Equal(first.Lsns.Last, replica.Cursor);
-        Assert.Empty(await engine.Services.GetRequiredService<SqliteVectorStore>().ReadDigestsAsync("items", ["item-3"], CancellationToken.None));
+            Assert.Equal(SyncWaitOutcome.TimedOut, await engine.Manager.WaitForSyncAsync(third, TimeSpan.FromMilliseconds(300)));
+            var replica = Assert.Single(await engine.Manager.GetStatisticsAsync(), s => !s.IsSource);
+            Assert.True(replica.Faulted);
+            Assert.Equal(first.Lsns.Last, replica.Cursor);
+            Assert.Empty(await engine.Services.GetRequiredService<SqliteVectorStore>().ReadDigestsAsync("items", ["item-3"], CancellationToken.None));
+        }
     }
 }

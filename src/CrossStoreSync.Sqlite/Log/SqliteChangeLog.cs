@@ -22,7 +22,9 @@ namespace CrossStoreSync.Sqlite.Log;
 /// </summary>
 public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
 {
+    private const int TailCacheCapacity = 8192;
     private readonly SqliteDatabase _database;
+    private readonly LogTailCache _tail = new(TailCacheCapacity);
     private long _nextLsn; // touched only on the writer thread once initialised
     private int _initialized;
 
@@ -96,7 +98,9 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
         EnsureInitialized();
         var rows = Prepare(changes);
-        return await _database.WriteAsync((c, t) => Insert(c, t, rows, state), cancellationToken).ConfigureAwait(false);
+        var range = await _database.WriteAsync((c, t) => Insert(c, t, rows, state), cancellationToken).ConfigureAwait(false);
+        Remember(range, changes, state);
+        return range;
     }
 
     /// <inheritdoc />
@@ -108,12 +112,14 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         var rows = Prepare(changes);
         try
         {
-            return await _database.WriteAsync((c, t) =>
+            var range = await _database.WriteAsync((c, t) =>
             {
                 // The source write and the append share the savepoint: if the source rejects, neither exists.
                 Documents.ApplyWithin(c, t, changes);
                 return Insert(c, t, rows, LogEntryState.Committed);
             }, cancellationToken).ConfigureAwait(false);
+            Remember(range, changes, LogEntryState.Committed);
+            return range;
         }
         catch (SqliteException ex)
         {
@@ -134,12 +140,41 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
             command.Parameters.AddWithValue("$l", range.Last);
             return command.ExecuteNonQuery();
         }, cancellationToken).ConfigureAwait(false);
+        for (var lsn = range.First; lsn <= range.Last; lsn++)
+        {
+            _tail.Decide(lsn, state);
+        }
     }
 
     /// <inheritdoc />
     public async ValueTask<LogReadResult> ReadCommittedAsync(long afterLsn, int maxCount, List<LogRecord> destination, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(destination);
+
+        // Dispatchers that keep up read the head of the log from memory; records that this process did not write
+        // (or that left the cache) are read, checksummed and decoded from the database.
+        var served = afterLsn;
+        var count = 0;
+        while (count < maxCount && _tail.Get(served + 1) is { } cached)
+        {
+            if (cached.State == LogEntryState.Pending)
+            {
+                return new LogReadResult(served, true);
+            }
+
+            served++;
+            if (cached.State == LogEntryState.Committed)
+            {
+                destination.Add(cached);
+                count++;
+            }
+        }
+
+        if (served > afterLsn)
+        {
+            return new LogReadResult(served, false);
+        }
+
         await using var connection = _database.OpenRead();
         using var command = connection.CreateCommand();
         command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE lsn > $after ORDER BY lsn LIMIT $limit";
@@ -331,6 +366,14 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         if (Volatile.Read(ref _initialized) == 0)
         {
             throw new InvalidOperationException($"The change log at '{DatabasePath}' is not initialised; call InitializeAsync first (the engine does this at start-up).");
+        }
+    }
+
+    private void Remember(LsnRange range, IReadOnlyList<EntityChange> changes, LogEntryState state)
+    {
+        for (var i = 0; i < changes.Count; i++)
+        {
+            _tail.Put(new LogRecord(range.First + i, changes[i], state));
         }
     }
 
