@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using CrossStoreSync.Configuration;
 using CrossStoreSync.Log;
 using CrossStoreSync.Telemetry;
 using Microsoft.Extensions.Logging;
@@ -9,24 +8,31 @@ namespace CrossStoreSync.Sync;
 
 /// <summary>
 /// Resolves pending log entries whose writer is gone (a crash between the log append and the source write, or a
-/// source outage): re-applies each to the source, which is idempotent, then commits it, or aborts it when the source
-/// rejects it. Replicas never read past a pending entry, so until this runs they wait instead of diverging.
+/// source outage the writer gave up on): re-applies each to the source, which is idempotent, then commits it, or
+/// aborts it when the source rejects it. Replicas never read past a pending entry, so until this runs they wait
+/// instead of diverging. Entries whose writer is still running in this process are left to that writer.
 /// </summary>
 internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline sourcePipeline, SyncMetrics metrics, ILogger logger)
 {
-    /// <summary>Appends whose writer is still running in this process, keyed by first LSN.</summary>
-    public ConcurrentDictionary<long, LsnRange> InFlight { get; } = new();
+    /// <summary>Pending entries at or below this LSN were left by an earlier process.</summary>
+    public long StartupHead { get; set; }
+
+    /// <summary>Appends of this process whose writer gave up on an unavailable source, keyed by first LSN.</summary>
+    public ConcurrentDictionary<long, LsnRange> HandedOver { get; } = new();
 
     /// <summary>Resolves what it can; returns true when entries were resolved.</summary>
     public async Task<bool> ResolveAsync(CancellationToken cancellationToken)
     {
         var pending = await topology.Log.ReadPendingAsync(cancellationToken).ConfigureAwait(false);
         int committed = 0, aborted = 0;
+        var stillPending = new HashSet<long>();
         var single = new Model.EntityChange[1];
+        var deferred = false;
         foreach (var record in pending)
         {
-            if (IsInFlight(record.Lsn))
+            if (deferred || !IsOrphaned(record.Lsn))
             {
+                stillPending.Add(record.Lsn);
                 continue;
             }
 
@@ -41,7 +47,9 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
                 if (TransientErrors.IsTransient(ex, cancellationToken))
                 {
                     SyncLog.PendingResolutionDeferred(logger, ex);
-                    break;
+                    deferred = true;
+                    stillPending.Add(record.Lsn);
+                    continue;
                 }
 
                 state = LogEntryState.Aborted;
@@ -58,6 +66,15 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
             }
         }
 
+        // Forget handed-over appends once none of their entries is pending any more.
+        foreach (var (first, range) in HandedOver)
+        {
+            if (!stillPending.Any(lsn => lsn >= range.First && lsn <= range.Last))
+            {
+                HandedOver.TryRemove(first, out _);
+            }
+        }
+
         if (committed + aborted > 0)
         {
             metrics.PendingResolved.Add(committed + aborted);
@@ -67,9 +84,14 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
         return committed + aborted > 0;
     }
 
-    private bool IsInFlight(long lsn)
+    private bool IsOrphaned(long lsn)
     {
-        foreach (var range in InFlight.Values)
+        if (lsn <= StartupHead)
+        {
+            return true;
+        }
+
+        foreach (var range in HandedOver.Values)
         {
             if (lsn >= range.First && lsn <= range.Last)
             {

@@ -89,38 +89,31 @@ internal sealed partial class SyncEngine
     {
         // Pending first: from here on the change is durable, and no replica reads past it until the source decides.
         var range = await topology.Log.AppendAsync(changes, LogEntryState.Pending, cancellationToken).ConfigureAwait(false);
-        _resolver!.InFlight[range.First] = range;
         try
         {
-            try
-            {
-                // Past the point of no return the caller's token no longer applies: the source write either happens
-                // now (bounded by ApplyTimeout) or is finished by the resolver.
-                await _sourcePipeline!.ExecuteAsync(static (s, ct) => s.Source.ApplyAsync(s.Changes, ct), (topology.Source, Changes: changes), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (!TransientErrors.IsTransient(ex, CancellationToken.None))
-            {
-                await topology.Log.SetStateAsync(range, LogEntryState.Aborted, CancellationToken.None).ConfigureAwait(false);
-                throw Rejected(topology.Source.Name, changes, ex);
-            }
-            catch (Exception ex)
-            {
-                SyncLog.SourceUnavailable(_logger, topology.Source.Name, range.Count, range.First, range.Last, ex);
-                _resolverWake.Set();
-                throw new SourceUnavailableException(
-                    $"Source '{topology.Source.Name}' is unavailable; {range.Count} change(s) at LSN {range.First}..{range.Last} are logged as pending and will be applied when it recovers.",
-                    topology.Source.Name,
-                    new SyncTicket(range, changes[^1].Version),
-                    ex);
-            }
-
-            await topology.Log.SetStateAsync(range, LogEntryState.Committed, CancellationToken.None).ConfigureAwait(false);
-            return range;
+            // Past the point of no return the caller's token no longer applies: the source write either happens
+            // now (bounded by ApplyTimeout) or is finished by the resolver.
+            await _sourcePipeline!.ExecuteAsync(static (s, ct) => s.Source.ApplyAsync(s.Changes, ct), (topology.Source, Changes: changes), CancellationToken.None).ConfigureAwait(false);
         }
-        finally
+        catch (Exception ex) when (!TransientErrors.IsTransient(ex, CancellationToken.None))
         {
-            _resolver.InFlight.TryRemove(range.First, out _);
+            await topology.Log.SetStateAsync(range, LogEntryState.Aborted, CancellationToken.None).ConfigureAwait(false);
+            throw Rejected(topology.Source.Name, changes, ex);
         }
+        catch (Exception ex)
+        {
+            SyncLog.SourceUnavailable(_logger, topology.Source.Name, range.Count, range.First, range.Last, ex);
+            _resolver!.HandedOver[range.First] = range;
+            _resolverWake.Set();
+            throw new SourceUnavailableException(
+                $"Source '{topology.Source.Name}' is unavailable; {range.Count} change(s) at LSN {range.First}..{range.Last} are logged as pending and will be applied when it recovers.",
+                topology.Source.Name,
+                new SyncTicket(range, changes[^1].Version),
+                ex);
+        }
+
+        await topology.Log.SetStateAsync(range, LogEntryState.Committed, CancellationToken.None).ConfigureAwait(false);
+        return range;
     }
 
     private SyncWriteRejectedException Rejected(string store, EntityChange[] changes, Exception ex)

@@ -82,7 +82,7 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
             _clock.Observe(await topology.Log.GetMaxVersionAsync(cancellationToken).ConfigureAwait(false));
             Volatile.Write(ref _head, await topology.Log.GetLastLsnAsync(cancellationToken).ConfigureAwait(false));
             _sourcePipeline = ResiliencePipelines.ForSource(topology.Source.Name, _options, _time, _metrics, _logger);
-            _resolver = new PendingResolver(topology, _sourcePipeline, _metrics, _logger);
+            _resolver = new PendingResolver(topology, _sourcePipeline, _metrics, _logger) { StartupHead = Head };
             _topology = topology;
 
             // Entries left pending by a crashed writer are resolved before any replica is fed (DESIGN.md §3).

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of the repository on a fresh machine: installs and starts what the tests need, then `dotnet test`.
+# Prints a plain "N passed, N failed" line at the end and exits non-zero when a test failed or none ran.
+#
+# Today's suite needs no server: SQLite is embedded (Microsoft.Data.Sqlite ships its native library) and the crash
+# tests start their own child processes. Later store adapters add their servers here (see eng/README.md).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+configuration="${CONFIGURATION:-Release}"
+results_dir="$(pwd)/TestResults"
+rm -rf "$results_dir"
+
+if ! command -v dotnet >/dev/null 2>&1; then
+  echo "The .NET SDK (10.0) is required: https://dotnet.microsoft.com/download" >&2
+  exit 1
+fi
+
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+
+dotnet restore CrossStoreSync.sln
+dotnet build CrossStoreSync.sln -c "$configuration" --no-restore
+
+status=0
+log="$(mktemp)"
+dotnet test CrossStoreSync.sln -c "$configuration" --no-build --results-directory "$results_dir" \
+  --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
+
+# Sum the per-project summaries ("Passed!  - Failed: 0, Passed: 13, Skipped: 0, ...").
+read -r passed failed skipped < <(grep -E '^(Passed|Failed)!' "$log" | awk -F'[:,]' '
+  { for (i = 1; i <= NF; i++) {
+      if ($i ~ /Failed$/) f += $(i+1); else if ($i ~ /Passed$/) p += $(i+1); else if ($i ~ /Skipped$/) s += $(i+1) } }
+  END { printf "%d %d %d\n", p, f, s }')
+rm -f "$log"
+
+echo "${passed} passed, ${failed} failed, ${skipped} skipped"
+if [ "$passed" -eq 0 ]; then
+  echo "No test ran." >&2
+  exit 1
+fi
+if [ "$failed" -ne 0 ] || [ "$status" -ne 0 ]; then
+  exit 1
+fi
