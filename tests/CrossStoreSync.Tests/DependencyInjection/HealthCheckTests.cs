@@ -42,4 +42,38 @@ public sealed class HealthCheckTests
         Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(last, TestEngine.Timeout));
         Assert.Equal(HealthStatus.Healthy, (await health.CheckHealthAsync()).Entries["crossstoresync"].Status);
     }
+
+    [Fact]
+    public async Task Lag_includes_writes_that_were_pending_during_a_source_outage()
+    {
+        await using var engine = await TestEngine.StartAsync(
+            o => o.SourceRetryAttempts = 0,
+            configureServices: s => s.AddHealthChecks().AddCrossStoreSync(maxLagChanges: 2));
+        var health = engine.Services.GetRequiredService<HealthCheckService>();
+        await engine.WriteAndSyncAsync(Items.Entity("a"));
+
+        // The vector replica is down, and so is the source while three writes arrive: they are logged as pending.
+        engine.VectorFaults.GoDown();
+        engine.SourceFaults.GoDown();
+        var pending = new List<SyncTicket>();
+        for (var i = 0; i < 3; i++)
+        {
+            var ex = await Assert.ThrowsAsync<CrossStoreSync.Errors.SourceUnavailableException>(async () => await engine.Manager.WriteAsync(Items.Entity($"p{i}")));
+            pending.Add(ex.Ticket);
+        }
+
+        // The source recovers and the resolver commits them; the graph replica applies them, the vector replica cannot.
+        engine.SourceFaults.ComeBack();
+        await engine.WaitForReplicaAsync("graph", pending[^1].Lsns.Last);
+
+        var stats = await engine.Manager.GetStatisticsAsync();
+        Assert.Equal(3, stats.Single(s => s.Store == "vectors").LagChanges);
+        var entry = (await health.CheckHealthAsync()).Entries["crossstoresync"];
+        Assert.Equal(HealthStatus.Degraded, entry.Status);
+        Assert.Equal(3L, entry.Data["vectors.lag"]);
+
+        engine.VectorFaults.ComeBack();
+        Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(pending[^1], TestEngine.Timeout));
+        Assert.Equal(HealthStatus.Healthy, (await health.CheckHealthAsync()).Entries["crossstoresync"].Status);
+    }
 }
