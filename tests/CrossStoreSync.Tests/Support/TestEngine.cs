@@ -77,13 +77,19 @@ internal sealed class TestEngine : IAsyncDisposable
         Func<IVectorStore, IVectorStore>? decorateVectors = null,
         Action<IServiceCollection>? configureServices = null,
         string vectorStoreName = "vectors",
-        string graphStoreName = "graph")
+        string graphStoreName = "graph",
+        TestEngine? restartOf = null,
+        TimeProvider? time = null)
     {
-        var log = new InMemoryChangeLog();
-        var source = new InMemoryDocumentStore("documents");
-        var vectors = new InMemoryVectorStore(vectorStoreName);
-        var graph = new InMemoryGraphStore(graphStoreName);
-        StoreFaults sourceFaults = new(), vectorFaults = new(), graphFaults = new();
+        // A restart runs a new engine (new provider, clock and dispatchers) over the previous engine's log and stores,
+        // as a new process would over durable ones.
+        var log = restartOf?.Log ?? new InMemoryChangeLog();
+        var source = restartOf?.Source ?? new InMemoryDocumentStore("documents");
+        var vectors = restartOf?.Vectors ?? new InMemoryVectorStore(vectorStoreName);
+        var graph = restartOf?.Graph ?? new InMemoryGraphStore(graphStoreName);
+        var sourceFaults = restartOf?.SourceFaults ?? new StoreFaults();
+        var vectorFaults = restartOf?.VectorFaults ?? new StoreFaults();
+        var graphFaults = restartOf?.GraphFaults ?? new StoreFaults();
         IDocumentStore sourceStore = new FaultInjectingDocumentStore(source, sourceFaults);
         IVectorStore vectorStore = new FaultInjectingVectorStore(vectors, vectorFaults);
         if (decorateVectors is not null)
@@ -95,6 +101,11 @@ internal sealed class TestEngine : IAsyncDisposable
 
         var services = new ServiceCollection();
         services.AddLogging();
+        if (time is not null)
+        {
+            services.AddSingleton(time);
+        }
+
         services.AddCrossStoreSync(o =>
             {
                 FastOptions(o);
@@ -143,6 +154,15 @@ internal sealed class TestEngine : IAsyncDisposable
             Assert.True(expected.Version == digest.Version, $"Store '{replica.Name}' holds {key} at {digest.Version}; the source at {expected.Version}.");
             Assert.Equal(expected.ContentHash, digest.RecordedHash);
             Assert.Equal(ProjectionHash.Compute(expected.Entity, replica.Kind), digest.ProjectionHash);
+        }
+    }
+
+    /// <summary>Stops the engine as a host shutdown would; the log and stores stay usable by a restarted engine.</summary>
+    public async Task StopAsync()
+    {
+        foreach (var hosted in _hosted.Reverse())
+        {
+            await hosted.StopAsync(CancellationToken.None);
         }
     }
 
