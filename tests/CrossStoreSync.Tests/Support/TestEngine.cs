@@ -1,5 +1,6 @@
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Hashing;
+using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
 using CrossStoreSync.Sync;
@@ -79,7 +80,8 @@ internal sealed class TestEngine : IAsyncDisposable
         string vectorStoreName = "vectors",
         string graphStoreName = "graph",
         TestEngine? restartOf = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null,
+        Func<IChangeLog, IChangeLog>? decorateLog = null)
     {
         // A restart runs a new engine (new provider, clock and dispatchers) over the previous engine's log and stores,
         // as a new process would over durable ones.
@@ -111,7 +113,7 @@ internal sealed class TestEngine : IAsyncDisposable
                 FastOptions(o);
                 configure?.Invoke(o);
             })
-            .UseChangeLog(_ => log)
+            .UseChangeLog(_ => decorateLog is null ? log : decorateLog(log))
             .UseSourceOfTruth(_ => sourceStore)
             .AddReplica("vectors", _ => vectorStore)
             .AddReplica("graph", _ => graphStore);

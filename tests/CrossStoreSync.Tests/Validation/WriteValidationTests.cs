@@ -12,6 +12,24 @@ public sealed class WriteValidationTests
     private static readonly EntityKey Key = Items.Key("k");
 
     [Fact]
+    public async Task Empty_or_oversized_id_is_rejected_before_an_entity_can_even_be_built()
+    {
+        await using var engine = await TestEngine.StartAsync();
+
+        var empty = Assert.Throws<ArgumentException>(() => Items.Entity(""));
+        Assert.Equal("id", empty.ParamName);
+
+        var oversized = Assert.Throws<ArgumentException>(() => Items.Entity(new string('x', 513)));
+        Assert.Equal("id", oversized.ParamName);
+        Assert.Contains("513 UTF-8 bytes", oversized.Message, StringComparison.Ordinal);
+        Assert.Contains(new string('x', 77) + "...", oversized.Message, StringComparison.Ordinal);
+
+        // Nor can a default key slip through as an entity.
+        Assert.Throws<ArgumentException>(() => SyncEntity.FromJson(default, "{}"));
+        Assert.Equal(0, engine.Log.Count);
+    }
+
+    [Fact]
     public async Task Collection_that_is_not_configured_is_rejected()
     {
         var entity = SyncEntity.FromJson(new EntityKey("unknown", "x"), "{}");
