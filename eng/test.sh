@@ -26,11 +26,12 @@ log="$(mktemp)"
 dotnet test CrossStoreSync.sln -c "$configuration" --no-build --results-directory "$results_dir" \
   --logger "console;verbosity=normal" 2>&1 | tee "$log" || status=$?
 
-# Sum the per-project summaries ("Passed!  - Failed: 0, Passed: 13, Skipped: 0, ...").
-read -r passed failed skipped < <(grep -E '^(Passed|Failed)!' "$log" | awk -F'[:,]' '
-  { for (i = 1; i <= NF; i++) {
-      if ($i ~ /Failed$/) f += $(i+1); else if ($i ~ /Passed$/) p += $(i+1); else if ($i ~ /Skipped$/) s += $(i+1) } }
-  END { printf "%d %d %d\n", p, f, s }')
+# Sum the per-project summaries that `dotnet test` prints ("Total tests: N" then "Passed: N", "Failed: N", "Skipped: N").
+read -r passed failed skipped < <(awk '
+  /^[[:space:]]+Passed:[[:space:]]+[0-9]+[[:space:]]*$/  { p += $2 }
+  /^[[:space:]]+Failed:[[:space:]]+[0-9]+[[:space:]]*$/  { f += $2 }
+  /^[[:space:]]+Skipped:[[:space:]]+[0-9]+[[:space:]]*$/ { s += $2 }
+  END { printf "%d %d %d\n", p, f, s }' "$log")
 rm -f "$log"
 
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"

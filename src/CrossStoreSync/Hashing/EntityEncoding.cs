@@ -183,7 +183,7 @@ public static class EntityEncoding
             var targetCollection = r.Str();
             var targetId = r.Str();
             var properties = r.Bytes();
-            edges![i] = new SyncEdge(type, new EntityKey(targetCollection, targetId), properties);
+            edges![i] = DecodeEdge(type, DecodeKey(targetCollection, targetId, "edge target"), properties, i);
         }
 
         if (r.Remaining != 0)
@@ -191,7 +191,33 @@ public static class EntityEncoding
             throw new FormatException($"{r.Remaining} trailing bytes after the entity encoding.");
         }
 
-        return new SyncEntity(new EntityKey(collection, id), document, vector, edges);
+        return new SyncEntity(DecodeKey(collection, id, "key"), document, vector, edges);
+    }
+
+    // Bytes that decode to an invalid key or edge type are a malformed encoding, not a bad argument: Decode promises
+    // FormatException for every bad input, so callers reading a log or a store can catch one exception type.
+    private static EntityKey DecodeKey(string collection, string id, string what)
+    {
+        try
+        {
+            return new EntityKey(collection, id);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new FormatException($"Entity encoding holds an invalid {what}: {ex.Message}", ex);
+        }
+    }
+
+    private static SyncEdge DecodeEdge(string type, EntityKey target, byte[] properties, int index)
+    {
+        try
+        {
+            return new SyncEdge(type, target, properties);
+        }
+        catch (ArgumentException ex)
+        {
+            throw new FormatException($"Entity encoding holds an invalid edge at index {index}: {ex.Message}", ex);
+        }
     }
 
     private static long StrLength(string value) => 4L + Encoding.UTF8.GetByteCount(value);

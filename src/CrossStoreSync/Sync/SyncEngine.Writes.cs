@@ -89,6 +89,10 @@ internal sealed partial class SyncEngine
     {
         // Pending first: from here on the change is durable, and no replica reads past it until the source decides.
         var range = await topology.Log.AppendAsync(changes, LogEntryState.Pending, cancellationToken).ConfigureAwait(false);
+
+        // The head is the last appended LSN (as at start-up), so lag also counts entries that stay pending after a
+        // source outage and are committed later by the resolver.
+        AdvanceHead(range.Last);
         try
         {
             // Past the point of no return the caller's token no longer applies: the source write either happens

@@ -97,6 +97,12 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
             throw new ArgumentException($"{what} of '{key}' is empty; it must be a JSON object.", paramName);
         }
 
+        // Utf8JsonReader does not check the bytes inside string tokens, and a store would reject or mangle them later.
+        if (!System.Text.Unicode.Utf8.IsValid(json))
+        {
+            throw new ArgumentException($"{what} of '{key}' is not valid JSON: invalid UTF-8 at byte {FirstInvalidUtf8(json)}.", paramName);
+        }
+
         var reader = new Utf8JsonReader(json, ReaderOptions);
         try
         {
@@ -116,6 +122,17 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
         {
             throw new ArgumentException($"{what} of '{key}' is not valid JSON: {ex.Message} (starts with '{Preview(json)}').", paramName, ex);
         }
+    }
+
+    private static int FirstInvalidUtf8(ReadOnlySpan<byte> bytes)
+    {
+        var index = 0;
+        while (index < bytes.Length && System.Text.Rune.DecodeFromUtf8(bytes[index..], out _, out var consumed) == System.Buffers.OperationStatus.Done)
+        {
+            index += consumed;
+        }
+
+        return index;
     }
 
     private static string Preview(ReadOnlySpan<byte> json)

@@ -1,0 +1,169 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using CrossStoreSync.Errors;
+using CrossStoreSync.Sync;
+using CrossStoreSync.Telemetry;
+using CrossStoreSync.Tests.Support;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace CrossStoreSync.Tests.Telemetry;
+
+public sealed class MetricsTests
+{
+    private static readonly Dictionary<string, string> ExpectedInstruments = new(StringComparer.Ordinal)
+    {
+        ["crossstoresync.log.appended"] = "{change}",
+        ["crossstoresync.write.duration"] = "s",
+        ["crossstoresync.write.rejected"] = "{change}",
+        ["crossstoresync.store.applied"] = "{change}",
+        ["crossstoresync.store.apply.duration"] = "s",
+        ["crossstoresync.store.retries"] = "{retry}",
+        ["crossstoresync.store.dead_letters"] = "{change}",
+        ["crossstoresync.log.pending_resolved"] = "{change}",
+        ["crossstoresync.dispatch.lag"] = "{change}",
+        ["crossstoresync.dispatch.lag.time"] = "s",
+    };
+
+    [Fact]
+    public async Task Every_instrument_is_published_and_reports_what_happened()
+    {
+        await using var engine = await TestEngine.StartAsync();
+        var meter = engine.Services.GetRequiredService<SyncMetrics>().Meter;
+        Assert.Equal(SyncTelemetry.Name, meter.Name);
+        using var recorder = new MeasurementRecorder(meter);
+        var manager = engine.Manager;
+
+        Assert.Equal(
+            ExpectedInstruments.OrderBy(i => i.Key, StringComparer.Ordinal).Select(i => $"{i.Key} [{i.Value}]"),
+            recorder.Published.Values.OrderBy(i => i.Name, StringComparer.Ordinal).Select(i => $"{i.Name} [{i.Unit}]"));
+        Assert.All(recorder.Published.Values, i => Assert.False(string.IsNullOrWhiteSpace(i.Description), $"{i.Name} has no description."));
+
+        // Plain writes: appended, write duration, applied and apply duration per store.
+        await engine.WriteAndSyncAsync(Items.Entity("a"));
+
+        // Transient replica failures: retries.
+        engine.VectorFaults.FailNextCalls(2);
+        await engine.WriteAndSyncAsync(Items.Entity("b"));
+        Assert.Equal(2, recorder.Sum("crossstoresync.store.retries", "vectors"));
+
+        // A replica rejecting a key: dead letter.
+        engine.VectorFaults.RejectKey(Items.Key("c"));
+        var c = await manager.WriteAsync(Items.Entity("c"));
+        Assert.Equal(SyncWaitOutcome.DeadLettered, await manager.WaitForSyncAsync(c, TestEngine.Timeout));
+        Assert.Equal(1, recorder.Sum("crossstoresync.store.dead_letters", "vectors"));
+        Assert.Equal(0, recorder.Sum("crossstoresync.store.dead_letters", "graph"));
+
+        // The source rejecting a write: rejected.
+        engine.SourceFaults.RejectKey(Items.Key("d"));
+        await Assert.ThrowsAsync<SyncWriteRejectedException>(async () => await manager.WriteAsync(Items.Entity("d")));
+        Assert.Equal(1, recorder.Sum("crossstoresync.write.rejected"));
+
+        // A source outage: the pending write is resolved later.
+        engine.SourceFaults.GoDown();
+        var outage = await Assert.ThrowsAsync<SourceUnavailableException>(async () => await manager.WriteAsync(Items.Entity("e")));
+        engine.SourceFaults.ComeBack();
+        Assert.Equal(SyncWaitOutcome.Synced, await manager.WaitForSyncAsync(outage.Ticket, TestEngine.Timeout));
+        await recorder.WaitForAsync("crossstoresync.log.pending_resolved");
+        Assert.InRange(recorder.Sum("crossstoresync.log.pending_resolved"), 1, 2); // e, and d if the resolver saw it before its writer did
+        Assert.True(recorder.Sum("crossstoresync.store.retries", "documents") >= 3);
+
+        // A replica that is down: lag gauges.
+        engine.VectorFaults.GoDown();
+        SyncTicket last = default;
+        for (var i = 0; i < 3; i++)
+        {
+            last = await manager.WriteAsync(Items.Entity($"lag{i}"));
+        }
+
+        await engine.WaitForReplicaAsync("graph", last.Lsns.Last);
+        recorder.RecordObservables();
+        Assert.Equal(3, recorder.Latest("crossstoresync.dispatch.lag", "vectors"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.dispatch.lag", "graph"));
+        Assert.True(recorder.Latest("crossstoresync.dispatch.lag.time", "vectors") >= 0);
+        Assert.Equal(0, recorder.Latest("crossstoresync.dispatch.lag.time", "graph"));
+
+        // Counters and histograms, read back: a, b, c and the three lag writes were acknowledged.
+        Assert.InRange(recorder.Sum("crossstoresync.log.appended"), 6, engine.Log.Count);
+        Assert.True(recorder.Count("crossstoresync.write.duration") >= 6);
+        Assert.All(recorder.Values("crossstoresync.write.duration"), v => Assert.True(v >= 0));
+        Assert.Equal(3, recorder.Sum("crossstoresync.store.applied", "vectors")); // a, b, e (c was dead-lettered)
+        Assert.Equal(7, recorder.Sum("crossstoresync.store.applied", "graph")); // a, b, c, e, lag0..2
+        Assert.True(recorder.Count("crossstoresync.store.apply.duration", "vectors") >= 3);
+        Assert.True(recorder.Count("crossstoresync.store.apply.duration", "graph") >= 3);
+
+        engine.VectorFaults.ComeBack();
+        Assert.Equal(SyncWaitOutcome.Synced, await manager.WaitForSyncAsync(last, TestEngine.Timeout));
+        recorder.RecordObservables();
+        Assert.Equal(0, recorder.Latest("crossstoresync.dispatch.lag", "vectors"));
+    }
+
+    /// <summary>Reads back every measurement of one <see cref="Meter"/> instance (so parallel tests do not mix).</summary>
+    private sealed class MeasurementRecorder : IDisposable
+    {
+        private readonly MeterListener _listener = new();
+        private readonly ConcurrentQueue<(string Name, double Value, string? Store)> _measurements = new();
+        private readonly ConcurrentDictionary<string, TaskCompletionSource> _seen = new(StringComparer.Ordinal);
+
+        public MeasurementRecorder(Meter meter)
+        {
+            _listener.InstrumentPublished = (instrument, listener) =>
+            {
+                if (ReferenceEquals(instrument.Meter, meter))
+                {
+                    Published[instrument.Name] = instrument;
+                    listener.EnableMeasurementEvents(instrument);
+                }
+            };
+            _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.Start();
+        }
+
+        public ConcurrentDictionary<string, Instrument> Published { get; } = new(StringComparer.Ordinal);
+
+        public void RecordObservables() => _listener.RecordObservableInstruments();
+
+        public IEnumerable<double> Values(string name, string? store = null) =>
+            _measurements.Where(m => m.Name == name && (store is null || m.Store == store)).Select(m => m.Value);
+
+        public double Sum(string name, string? store = null) => Values(name, store).Sum();
+
+        public int Count(string name, string? store = null) => Values(name, store).Count();
+
+        public double Latest(string name, string store)
+        {
+            var values = Values(name, store).ToArray();
+            Assert.True(values.Length > 0, $"No measurement of {name} for store {store}.");
+            return values[^1];
+        }
+
+        public async Task WaitForAsync(string name)
+        {
+            var seen = _seen.GetOrAdd(name, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            if (Count(name) > 0)
+            {
+                return;
+            }
+
+            await seen.Task.WaitAsync(TestEngine.Timeout);
+        }
+
+        private void Add<T>(Instrument instrument, T value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+            where T : struct
+        {
+            string? store = null;
+            foreach (var tag in tags)
+            {
+                if (tag.Key == "store")
+                {
+                    store = tag.Value as string;
+                }
+            }
+
+            _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), store));
+            _seen.GetOrAdd(instrument.Name, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+        }
+
+        public void Dispose() => _listener.Dispose();
+    }
+}
