@@ -35,7 +35,8 @@ public interface ISyncManager
     /// Waits until every replica has processed the ticket's changes (read-your-writes across every store).
     /// </summary>
     /// <returns><see cref="SyncWaitOutcome.Synced"/> when all stores applied them; <see cref="SyncWaitOutcome.DeadLettered"/>
-    /// when a store rejected one of them; <see cref="SyncWaitOutcome.TimedOut"/> when <paramref name="timeout"/> passed first.</returns>
+    /// when a store rejected one of them; <see cref="SyncWaitOutcome.Aborted"/> when the source rejected one of them
+    /// after it was logged; <see cref="SyncWaitOutcome.TimedOut"/> when <paramref name="timeout"/> passed first.</returns>
     ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default);
 
     /// <summary>The sync status of one entity in every store.</summary>
@@ -76,6 +77,12 @@ public enum SyncWaitOutcome
 
     /// <summary>The timeout passed first.</summary>
     TimedOut = 2,
+
+    /// <summary>
+    /// The source of truth rejected at least one of the changes after they were logged (a write left pending by a
+    /// source outage and rejected when it was retried); those changes were applied nowhere.
+    /// </summary>
+    Aborted = 3,
 }
 
 /// <summary>Where a store stands for one entity.</summary>

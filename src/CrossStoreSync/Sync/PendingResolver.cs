@@ -23,6 +23,9 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
     /// <summary>Resolves what it can; returns true when entries were resolved.</summary>
     public async Task<bool> ResolveAsync(CancellationToken cancellationToken)
     {
+        // Snapshot the hand-overs before reading: every still-pending entry of a snapshotted range is then in the read,
+        // so pruning below cannot drop a range registered while this round runs.
+        var handedOver = HandedOver.Values.ToArray();
         var pending = await topology.Log.ReadPendingAsync(cancellationToken).ConfigureAwait(false);
         int committed = 0, aborted = 0;
         var stillPending = new HashSet<long>();
@@ -30,7 +33,7 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
         var deferred = false;
         foreach (var record in pending)
         {
-            if (deferred || !IsOrphaned(record.Lsn))
+            if (deferred || !IsOrphaned(record.Lsn, handedOver))
             {
                 stillPending.Add(record.Lsn);
                 continue;
@@ -67,11 +70,11 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
         }
 
         // Forget handed-over appends once none of their entries is pending any more.
-        foreach (var (first, range) in HandedOver)
+        foreach (var range in handedOver)
         {
             if (!stillPending.Any(lsn => lsn >= range.First && lsn <= range.Last))
             {
-                HandedOver.TryRemove(first, out _);
+                HandedOver.TryRemove(range.First, out _);
             }
         }
 
@@ -84,14 +87,14 @@ internal sealed class PendingResolver(StoreTopology topology, ResiliencePipeline
         return committed + aborted > 0;
     }
 
-    private bool IsOrphaned(long lsn)
+    private bool IsOrphaned(long lsn, LsnRange[] handedOver)
     {
         if (lsn <= StartupHead)
         {
             return true;
         }
 
-        foreach (var range in HandedOver.Values)
+        foreach (var range in handedOver)
         {
             if (lsn >= range.First && lsn <= range.Last)
             {

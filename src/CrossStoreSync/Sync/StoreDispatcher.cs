@@ -71,6 +71,8 @@ internal sealed class StoreDispatcher
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
+        // The loop outlives whatever operation started the engine; its apply spans must not become children of it.
+        Activity.Current = null;
         var cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
         while (!cancellationToken.IsCancellationRequested)
         {

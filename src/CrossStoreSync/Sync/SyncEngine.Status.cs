@@ -29,6 +29,15 @@ internal sealed partial class SyncEngine
             return SyncWaitOutcome.Synced;
         }
 
+        // Every dispatcher is past the ticket, so each of its entries is decided: count the committed ones; an
+        // entry that is not committed was aborted by the source (after a pending write was retried and rejected).
+        var committed = new List<LogRecord>();
+        var read = await Topology.Log.ReadCommittedAsync(ticket.Lsns.First - 1, (int)Math.Min(int.MaxValue, ticket.Lsns.Count), committed, cancellationToken).ConfigureAwait(false);
+        if (read.ReadThrough >= ticket.Lsns.Last && committed.Count(r => r.Lsn <= ticket.Lsns.Last) < ticket.Lsns.Count)
+        {
+            return SyncWaitOutcome.Aborted;
+        }
+
         var deadLetters = await Topology.Log.CountDeadLettersAsync(ticket.Lsns, cancellationToken).ConfigureAwait(false);
         return deadLetters == 0 ? SyncWaitOutcome.Synced : SyncWaitOutcome.DeadLettered;
     }
@@ -129,6 +138,7 @@ internal sealed partial class SyncEngine
         }
 
         var range = await topology.Log.AppendAsync(changes, LogEntryState.Committed, cancellationToken).ConfigureAwait(false);
+        _metrics.Appended.Add(changes.Count);
         foreach (var letter in letters)
         {
             await topology.Log.RemoveDeadLetterAsync(letter.Id, cancellationToken).ConfigureAwait(false);

@@ -67,7 +67,6 @@ internal sealed partial class SyncEngine
 
         AdvanceHead(range.Last);
         WakeDispatchers();
-        _metrics.Appended.Add(changes.Length);
         _metrics.WriteDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
         return new SyncTicket(range, changes[^1].Version);
     }
@@ -76,7 +75,9 @@ internal sealed partial class SyncEngine
     {
         try
         {
-            return await coupled.AppendAndApplyAsync(changes, cancellationToken).ConfigureAwait(false);
+            var range = await coupled.AppendAndApplyAsync(changes, cancellationToken).ConfigureAwait(false);
+            _metrics.Appended.Add(changes.Length);
+            return range;
         }
         catch (Exception ex) when (!TransientErrors.IsTransient(ex, cancellationToken) && !TransientErrors.IsCallerCancellation(ex, cancellationToken))
         {
@@ -89,6 +90,7 @@ internal sealed partial class SyncEngine
     {
         // Pending first: from here on the change is durable, and no replica reads past it until the source decides.
         var range = await topology.Log.AppendAsync(changes, LogEntryState.Pending, cancellationToken).ConfigureAwait(false);
+        _metrics.Appended.Add(changes.Length);
 
         // The head is the last appended LSN (as at start-up), so lag also counts entries that stay pending after a
         // source outage and are committed later by the resolver.

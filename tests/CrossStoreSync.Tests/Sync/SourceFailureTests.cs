@@ -72,6 +72,26 @@ public sealed class SourceFailureTests
     }
 
     [Fact]
+    public async Task Pending_write_that_the_source_rejects_on_retry_waits_as_aborted_and_reaches_no_replica()
+    {
+        await using var engine = await TestEngine.StartAsync(o => o.SourceRetryAttempts = 0);
+        engine.SourceFaults.GoDown();
+        var ex = await Assert.ThrowsAsync<SourceUnavailableException>(async () => await engine.Manager.WriteAsync(Items.Entity("doomed")));
+
+        engine.SourceFaults.RejectKey(Items.Key("doomed"), "rejected on retry");
+        engine.SourceFaults.ComeBack();
+        Assert.Equal(SyncWaitOutcome.Aborted, await engine.Manager.WaitForSyncAsync(ex.Ticket, TestEngine.Timeout));
+
+        foreach (var store in engine.AllStores)
+        {
+            Assert.Null(store.GetVersion(Items.Key("doomed")));
+        }
+
+        var later = await engine.WriteAndSyncAsync(Items.Entity("later"));
+        Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(later, TestEngine.Timeout));
+    }
+
+    [Fact]
     public async Task Replicas_never_read_past_a_pending_source_write()
     {
         await using var engine = await TestEngine.StartAsync(o => o.SourceRetryAttempts = 0);
