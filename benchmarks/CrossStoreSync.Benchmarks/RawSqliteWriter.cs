@@ -89,8 +89,8 @@ internal sealed class RawSqliteWriter : IDisposable
 
         using (var tx = _graph.BeginTransaction())
         using (var node = Command(_graph, tx, """
-            INSERT INTO nodes (collection, id, version, hash, bucket, deleted, placeholder) VALUES ($c, $id, $v, $h, $b, 0, 0)
-            ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, hash = excluded.hash, placeholder = 0
+            INSERT INTO nodes (collection, id, version, hash, bucket, deleted) VALUES ($c, $id, $v, $h, $b, 0)
+            ON CONFLICT (collection, id) DO UPDATE SET version = excluded.version, hash = excluded.hash
             WHERE excluded.version > nodes.version
             """, "$c", "$id", "$v", "$h", "$b"))
         using (var drop = Command(_graph, tx, "DELETE FROM edges WHERE src_collection = $c AND src_bucket = $b AND src_id = $id", "$c", "$b", "$id"))

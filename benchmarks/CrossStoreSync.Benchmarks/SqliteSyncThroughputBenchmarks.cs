@@ -13,7 +13,7 @@ namespace CrossStoreSync.Benchmarks;
 /// entity (OperationsPerInvoke). Baseline: the same rows written to the same tables in raw batched transactions.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 2, iterationCount: 12)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 15, iterationCount: 20)]
 public class SqliteSyncThroughputBenchmarks
 {
     private const int Entities = 2000;

@@ -65,6 +65,35 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Records_committed_with_the_source_read_back_as_the_state_the_source_holds()
+    {
+        var first = Change("a", 1, "one");
+        var second = Change("a", 2, "two");
+        await _log.AppendAndApplyAsync([first], CancellationToken.None);
+        await _log.AppendAndApplyAsync([second], CancellationToken.None);
+
+        // From memory: the changes as written.
+        var (records, _) = await ReadAfter(0);
+        Assert.Equal([first.Version, second.Version], records.Select(r => r.Change.Version));
+
+        // From disk: both records carry the source's current state, never an older one.
+        await Reopen();
+        (records, _) = await ReadAfter(0);
+        Assert.Equal(2, records.Count);
+        Assert.All(records, r =>
+        {
+            Assert.Equal(second.Version, r.Change.Version);
+            Assert.Equal(second.ContentHash, r.Change.ContentHash);
+            Assert.Equal("{\"t\":\"two\"}", r.Change.Entity!.DocumentText);
+        });
+
+        await _log.AppendAndApplyAsync([EntityChange.Delete(first.Key, new HlcTimestamp(3))], CancellationToken.None);
+        await Reopen();
+        (records, _) = await ReadAfter(0);
+        Assert.All(records, r => Assert.Equal((ChangeKind.Delete, new HlcTimestamp(3)), (r.Change.Kind, r.Change.Version)));
+    }
+
+    [Fact]
     public async Task Readers_stop_at_a_pending_entry_and_skip_aborted_ones()
     {
         await _log.AppendAsync([Change("a", 1)], LogEntryState.Committed, CancellationToken.None);

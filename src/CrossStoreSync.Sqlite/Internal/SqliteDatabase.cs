@@ -42,7 +42,6 @@ internal sealed class SqliteDatabase : IAsyncDisposable
         Execute(_writer, "PRAGMA journal_mode=WAL;");
         Execute(_writer, durable ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
         Execute(_writer, "PRAGMA busy_timeout=30000;");
-        Execute(_writer, "PRAGMA wal_autocheckpoint=4000;");
         _queue = Channel.CreateBounded<WriteOperation>(new BoundedChannelOptions(QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _writerLoop = Task.Factory.StartNew(RunWriter, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }

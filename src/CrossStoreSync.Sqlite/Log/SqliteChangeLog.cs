@@ -23,6 +23,14 @@ namespace CrossStoreSync.Sqlite.Log;
 public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
 {
     private const int TailCacheCapacity = 8192;
+
+    // Records appended together with the source write carry no payload: the documents row written in the same
+    // transaction is the payload, so the entity is stored once. Reading such a record joins the row and yields the
+    // state the source holds now, which is never older than the record (the version guard keeps the newest).
+    private const string SelectRecords =
+        "SELECT l.lsn, l.collection, l.id, l.kind, l.version, l.state, l.hash, l.payload, l.checksum, " +
+        "d.version, d.hash, d.deleted, d.document, d.vector, d.edges " +
+        "FROM log_entries l LEFT JOIN documents d ON d.collection = l.collection AND d.id = l.id ";
     private readonly SqliteDatabase _database;
     private readonly LogTailCache _tail = new(TailCacheCapacity);
     private long _nextLsn; // touched only on the writer thread once initialised
@@ -97,7 +105,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
         EnsureInitialized();
-        var rows = Prepare(changes);
+        var rows = Prepare(changes, withPayload: true);
         var range = await _database.WriteAsync((c, t) => Insert(c, t, rows, state), cancellationToken).ConfigureAwait(false);
         Remember(range, changes, state);
         return range;
@@ -109,7 +117,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
         EnsureInitialized();
-        var rows = Prepare(changes);
+        var rows = Prepare(changes, withPayload: false);
         try
         {
             var range = await _database.WriteAsync((c, t) =>
@@ -177,7 +185,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
 
         await using var connection = _database.OpenRead();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE lsn > $after ORDER BY lsn LIMIT $limit";
+        command.CommandText = SelectRecords + "WHERE l.lsn > $after ORDER BY l.lsn LIMIT $limit";
         command.Parameters.AddWithValue("$after", afterLsn);
         command.Parameters.AddWithValue("$limit", maxCount);
         using var reader = command.ExecuteReader();
@@ -206,7 +214,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     {
         await using var connection = _database.OpenRead();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE state = 0 ORDER BY lsn";
+        command.CommandText = SelectRecords + "WHERE l.state = 0 ORDER BY l.lsn";
         using var reader = command.ExecuteReader();
         var result = new List<LogRecord>();
         while (reader.Read())
@@ -229,7 +237,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     {
         await using var connection = _database.OpenRead();
         using var command = connection.CreateCommand();
-        command.CommandText = "SELECT lsn, collection, id, kind, version, state, hash, payload, checksum FROM log_entries WHERE collection = $c AND id = $id ORDER BY lsn DESC LIMIT 1";
+        command.CommandText = SelectRecords + "WHERE l.collection = $c AND l.id = $id ORDER BY l.lsn DESC LIMIT 1";
         command.Parameters.AddWithValue("$c", key.Collection);
         command.Parameters.AddWithValue("$id", key.Id);
         using var reader = command.ExecuteReader();
@@ -377,14 +385,14 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         }
     }
 
-    private static PreparedRow[] Prepare(IReadOnlyList<EntityChange> changes)
+    private static PreparedRow[] Prepare(IReadOnlyList<EntityChange> changes, bool withPayload)
     {
         // Encoding happens on the caller's thread, so the single writer only runs SQL.
         var rows = new PreparedRow[changes.Count];
         for (var i = 0; i < rows.Length; i++)
         {
             var change = changes[i];
-            rows[i] = new PreparedRow(change, SqliteCodec.HashToBlob(change.ContentHash), change.Entity is null ? null : EntityEncoding.EncodeToArray(change.Entity));
+            rows[i] = new PreparedRow(change, SqliteCodec.HashToBlob(change.ContentHash), change.Entity is null || !withPayload ? null : EntityEncoding.EncodeToArray(change.Entity));
         }
 
         return rows;
@@ -460,9 +468,14 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
                 return new LogRecord(lsn, EntityChange.Delete(key, new HlcTimestamp(version)), state);
             }
 
-            if (kind != ChangeKind.Upsert || payload is null)
+            if (kind != ChangeKind.Upsert)
             {
-                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has kind {(int)kind} and {(payload is null ? "no" : "a")} payload.", lsn, "kind");
+                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has the unknown kind {(int)kind}.", lsn, "kind");
+            }
+
+            if (payload is null)
+            {
+                return ReadFromSource(reader, lsn, key, version, state);
             }
 
             var entity = EntityEncoding.Decode(payload);
@@ -477,6 +490,32 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         {
             throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} cannot be decoded: {ex.Message}", lsn, "payload", ex);
         }
+    }
+
+    private static LogRecord ReadFromSource(SqliteDataReader reader, long lsn, EntityKey key, long version, LogEntryState state)
+    {
+        if (reader.IsDBNull(9))
+        {
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} refers to '{key}', which the source does not hold.", lsn, "payload");
+        }
+
+        var sourceVersion = reader.GetInt64(9);
+        if (sourceVersion < version)
+        {
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has version {new HlcTimestamp(version)} but the source holds the older {new HlcTimestamp(sourceVersion)} for '{key}'.", lsn, "version");
+        }
+
+        if (reader.GetInt64(11) != 0)
+        {
+            return new LogRecord(lsn, EntityChange.Delete(key, new HlcTimestamp(sourceVersion)), state);
+        }
+
+        var entity = new SyncEntity(
+            key,
+            reader.IsDBNull(12) ? [] : (byte[])reader[12],
+            SqliteCodec.BlobToVector(reader.IsDBNull(13) ? null : (byte[])reader[13]),
+            SqliteCodec.BlobToEdges(reader.IsDBNull(14) ? null : (byte[])reader[14]));
+        return new LogRecord(lsn, EntityChange.Upsert(entity, new HlcTimestamp(sourceVersion), SqliteCodec.BlobToHash((byte[])reader[10])), state);
     }
 
     private static List<DeadLetter> ReadDeadLetters(SqliteCommand command)

@@ -8,9 +8,10 @@ namespace CrossStoreSync.Sqlite.Stores;
 
 /// <summary>
 /// A graph store in a SQLite file: <c>nodes</c> (one per entity, with <c>_sync</c> columns) and typed <c>edges</c>.
-/// An edge to a node that does not exist yet creates a placeholder node (version 0) that a later upsert fills in.
-/// Deleting a node leaves a versioned tombstone and removes its outgoing edges; edges other entities declare towards
-/// it stay, since they belong to those entities, and it reads as a non-existing neighbour. Thread-safe.
+/// An edge may point to a node that does not exist yet: it is kept and reads as a non-existing neighbour until the
+/// node is written (edges join nodes by key, so no placeholder row is needed). Deleting a node leaves a versioned
+/// tombstone and removes its outgoing edges; edges other entities declare towards it stay, since they belong to those
+/// entities, and it reads as a non-existing neighbour. Thread-safe.
 /// </summary>
 public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
 {
@@ -25,7 +26,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
 
     private protected override string Table => "nodes";
 
-    private protected override string LiveCondition => "deleted = 0 AND placeholder = 0";
+    private protected override string LiveCondition => "deleted = 0";
 
     private protected override string ProjectionColumns => string.Empty;
 
@@ -38,7 +39,6 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 hash BLOB NOT NULL,
                 bucket INTEGER NOT NULL,
                 deleted INTEGER NOT NULL,
-                placeholder INTEGER NOT NULL,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS nodes_bucket ON nodes (collection, bucket, id);
             CREATE TABLE IF NOT EXISTS edges (
@@ -56,10 +56,10 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
     private protected override void ApplyInTransaction(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
     {
         using var node = Command(connection, transaction, """
-            INSERT INTO nodes (collection, id, version, hash, bucket, deleted, placeholder)
-            VALUES ($c, $id, $v, $h, $b, $d, 0)
+            INSERT INTO nodes (collection, id, version, hash, bucket, deleted)
+            VALUES ($c, $id, $v, $h, $b, $d)
             ON CONFLICT (collection, id) DO UPDATE SET
-                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted, placeholder = 0
+                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted
             WHERE excluded.version > nodes.version
             """, "$c", "$id", "$v", "$h", "$b", "$d");
         using var dropEdges = Command(connection, transaction, "DELETE FROM edges WHERE src_collection = $c AND src_bucket = $b AND src_id = $id", "$c", "$b", "$id");
@@ -67,11 +67,6 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             INSERT INTO edges (src_collection, src_bucket, src_id, type, dst_collection, dst_id, properties)
             VALUES ($c, $b, $id, $t, $dc, $did, $p)
             """, "$c", "$b", "$id", "$t", "$dc", "$did", "$p");
-        using var placeholder = Command(connection, transaction, """
-            INSERT INTO nodes (collection, id, version, hash, bucket, deleted, placeholder)
-            VALUES ($c, $id, 0, zeroblob(16), $b, 0, 1)
-            ON CONFLICT (collection, id) DO NOTHING
-            """, "$c", "$id", "$b");
         foreach (var change in changes)
         {
             var bucket = (long)KeyHash.Bucket(change.Key);
@@ -106,10 +101,6 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 addEdge.Parameters["$p"].Value = edge.Properties.IsEmpty ? DBNull.Value : edge.Properties.ToArray();
                 addEdge.ExecuteNonQuery();
 
-                placeholder.Parameters["$c"].Value = edge.Target.Collection;
-                placeholder.Parameters["$id"].Value = edge.Target.Id;
-                placeholder.Parameters["$b"].Value = (long)KeyHash.Bucket(edge.Target);
-                placeholder.ExecuteNonQuery();
             }
         }
     }
@@ -202,7 +193,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
         {
             using var command = connection.CreateCommand();
             command.CommandText = """
-                SELECT e.type, e.dst_collection, e.dst_id, COALESCE(n.deleted = 0 AND n.placeholder = 0, 0)
+                SELECT e.type, e.dst_collection, e.dst_id, COALESCE(n.deleted = 0, 0)
                 FROM edges e LEFT JOIN nodes n ON n.collection = e.dst_collection AND n.id = e.dst_id
                 WHERE e.src_collection = $c AND e.src_bucket = $b AND e.src_id = $id AND ($t IS NULL OR e.type = $t)
                 ORDER BY e.rowid

@@ -43,6 +43,12 @@ public sealed class CrossStoreSyncOptions
     /// </summary>
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// How often a busy dispatcher saves its cursor to the log; it also saves whenever it catches up. A crash replays at
+    /// most this much work, harmlessly (applies are version-guarded). <value>Default 200 ms.</value>
+    /// </summary>
+    public TimeSpan CursorCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
     /// <summary>Events buffered per subscriber of <see cref="Sync.ISyncManager.SubscribeAsync"/>; the oldest are dropped beyond it. <value>Default 10,000.</value></summary>
     public int EventBufferCapacity { get; set; } = 10_000;
 

@@ -20,6 +20,7 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
         Positive(failures, nameof(options.RetryMaxDelay), options.RetryMaxDelay);
         Positive(failures, nameof(options.ApplyTimeout), options.ApplyTimeout);
         Positive(failures, nameof(options.PollInterval), options.PollInterval);
+        Positive(failures, nameof(options.CursorCheckpointInterval), options.CursorCheckpointInterval);
         if (options.RetryMaxDelay < options.RetryBaseDelay)
         {
             failures.Add($"CrossStoreSyncOptions.RetryMaxDelay ({options.RetryMaxDelay}) must not be shorter than RetryBaseDelay ({options.RetryBaseDelay}).");

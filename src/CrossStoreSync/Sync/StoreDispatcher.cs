@@ -35,6 +35,8 @@ internal sealed class StoreDispatcher
     private readonly Dictionary<EntityKey, int> _index = [];
     private readonly EntityChange[] _single = new EntityChange[1];
     private long _lagSinceMs;
+    private long _savedCursor;
+    private long _lastCursorSave;
 
     public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
     {
@@ -98,6 +100,8 @@ internal sealed class StoreDispatcher
     private async Task<long> LoadCursorAsync(CancellationToken cancellationToken)
     {
         var cursor = await _log.GetCursorAsync(Name, cancellationToken).ConfigureAwait(false);
+        _savedCursor = cursor;
+        _lastCursorSave = _time.GetTimestamp();
         Cursor.Advance(cursor);
         SyncLog.DispatcherResumed(_logger, Name, cursor);
         return cursor;
@@ -130,6 +134,7 @@ internal sealed class StoreDispatcher
         if (read.ReadThrough <= cursor)
         {
             Volatile.Write(ref _lagSinceMs, 0);
+            await SaveCursorAsync(cursor, force: true, cancellationToken).ConfigureAwait(false);
             await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
             return cursor;
         }
@@ -145,14 +150,31 @@ internal sealed class StoreDispatcher
             await ApplyBatchAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        await _log.SetCursorAsync(Name, read.ReadThrough, cancellationToken).ConfigureAwait(false);
         Cursor.Advance(read.ReadThrough);
+        await SaveCursorAsync(read.ReadThrough, force: false, cancellationToken).ConfigureAwait(false);
         if (_records.Count < _options.DispatchBatchSize)
         {
             Volatile.Write(ref _lagSinceMs, 0);
         }
 
         return read.ReadThrough;
+    }
+
+    /// <summary>
+    /// Persists the cursor at most once per <see cref="CrossStoreSyncOptions.CursorCheckpointInterval"/> while busy, and
+    /// whenever the dispatcher catches up. A cursor lost in a crash only replays changes, which the version guard makes
+    /// harmless; saving it after every batch would add a durable commit per batch to the log.
+    /// </summary>
+    private async Task SaveCursorAsync(long cursor, bool force, CancellationToken cancellationToken)
+    {
+        if (cursor <= _savedCursor || (!force && _time.GetElapsedTime(_lastCursorSave) < _options.CursorCheckpointInterval))
+        {
+            return;
+        }
+
+        await _log.SetCursorAsync(Name, cursor, cancellationToken).ConfigureAwait(false);
+        _savedCursor = cursor;
+        _lastCursorSave = _time.GetTimestamp();
     }
 
     private void Coalesce()
