@@ -132,6 +132,50 @@ public sealed class SqliteEngineTests : IDisposable
     }
 
     [Fact]
+    public async Task A_change_a_replica_rejects_is_dead_lettered_durably_and_replayed_after_the_fix()
+    {
+        var faults = new StoreFaults();
+        var poison = new EntityKey("items", "item-13");
+        faults.RejectKey(poison, "payload too large for this index");
+        void Stores(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b)
+        {
+            b.Services.AddSingleton(_ => new SqliteChangeLog(_dir.File("source.db")));
+            b.Services.AddSingleton(_ => new SqliteVectorStore(_dir.File("vectors.db")));
+            b.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
+             .UseSourceOfTruth(sp => sp.GetRequiredService<SqliteChangeLog>().Documents)
+             .AddReplica("v", sp => new FaultInjectingVectorStore(sp.GetRequiredService<SqliteVectorStore>(), faults));
+        }
+
+        SyncTicket ticket;
+        await using (var engine = await TestEngine.StartAsync(Stores))
+        {
+            ticket = await engine.Manager.WriteBatchAsync(Enumerable.Range(10, 10).Select(i => Item(i)).ToArray());
+            Assert.Equal(SyncWaitOutcome.DeadLettered, await engine.Manager.WaitForSyncAsync(ticket, Wait));
+            Assert.Equal(9, await engine.Services.GetRequiredService<SqliteVectorStore>().CountAsync("items", CancellationToken.None));
+        }
+
+        // The dead letter survives a restart; after the store is fixed, replay brings the source's state.
+        faults.AcceptKey(poison);
+        await using (var engine = await TestEngine.StartAsync(Stores))
+        {
+            var letter = Assert.Single(await engine.Manager.GetDeadLettersAsync());
+            Assert.Equal(("vectors", poison), (letter.Store, letter.Key));
+            Assert.Contains("payload too large for this index", letter.Reason, StringComparison.Ordinal);
+            var status = await engine.Manager.GetStatusAsync(poison);
+            Assert.Equal(StoreSyncState.DeadLettered, status.Stores.Single(s => s.Store == "vectors").State);
+
+            Assert.Equal(1, await engine.Manager.ReplayDeadLettersAsync());
+            var replay = await engine.Manager.WriteAsync(Item(99));
+            Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(replay, Wait));
+            Assert.Empty(await engine.Manager.GetDeadLettersAsync());
+            var source = (await engine.Services.GetRequiredService<SqliteChangeLog>().Documents.ReadAsync(poison, CancellationToken.None))!;
+            var digest = Assert.Single(await engine.Services.GetRequiredService<SqliteVectorStore>().ReadDigestsAsync("items", [poison.Id], CancellationToken.None));
+            Assert.Equal(source.Version, digest.Version);
+            Assert.True((await engine.Manager.GetStatusAsync(poison)).IsSynced);
+        }
+    }
+
+    [Fact]
     public async Task A_write_the_source_rejects_reaches_no_replica_and_others_keep_flowing()
     {
         await using var engine = await TestEngine.StartAsync(b => b.UseSqlite(o => o.DirectoryPath = _dir.Path));

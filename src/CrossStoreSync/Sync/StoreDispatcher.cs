@@ -71,28 +71,46 @@ internal sealed class StoreDispatcher
         }
     }
 
+    /// <summary>Loads the durable cursor, so status and waits are right before the loop runs.</summary>
+    public async Task InitializeAsync(CancellationToken cancellationToken) => await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
+
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         // The loop outlives whatever operation started the engine; its apply spans must not become children of it.
         Activity.Current = null;
-        var cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
-        while (!cancellationToken.IsCancellationRequested)
+        var cursor = Cursor.Value;
+        try
         {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                try
+                {
+                    cursor = await StepAsync(cursor, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    break;
+                }
+                catch (Exception ex)
+                {
+                    // Anything unexpected (the log's database failing, say): back off, then resume from the durable
+                    // cursor. Replays are safe because every apply is version-guarded.
+                    SyncLog.DispatcherFailed(_logger, Name, ex);
+                    await Wake.WaitAsync(_options.RetryMaxDelay < TimeSpan.FromSeconds(1) ? _options.RetryMaxDelay : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                    cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            // Save what was applied since the last checkpoint, so a clean restart replays nothing.
             try
             {
-                cursor = await StepAsync(cursor, cancellationToken).ConfigureAwait(false);
+                await SaveCursorAsync(cursor, force: true, CancellationToken.None).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                break;
-            }
-            catch (Exception ex)
-            {
-                // Anything unexpected (the log's database failing, say): back off, then resume from the durable cursor.
-                // Replays are safe because every apply is version-guarded.
                 SyncLog.DispatcherFailed(_logger, Name, ex);
-                await Wake.WaitAsync(_options.RetryMaxDelay < TimeSpan.FromSeconds(1) ? _options.RetryMaxDelay : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-                cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
             }
         }
     }

@@ -96,6 +96,11 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
                 .ToArray();
             foreach (var dispatcher in _dispatchers)
             {
+                await dispatcher.InitializeAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var dispatcher in _dispatchers)
+            {
                 _loops.Add(Task.Run(() => dispatcher.RunAsync(_stopping.Token), CancellationToken.None));
             }
 
