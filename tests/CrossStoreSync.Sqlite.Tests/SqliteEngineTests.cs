@@ -18,6 +18,16 @@ public sealed class SqliteEngineTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
+    /// <summary>The coupled SQLite log + documents, and a SQLite vector store behind a fault plan.</summary>
+    private void SourceAndFaultyVectors(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b, StoreFaults faults)
+    {
+        b.Services.AddSingleton(_ => new SqliteChangeLog(_dir.File("source.db")));
+        b.Services.AddSingleton(_ => new SqliteVectorStore(_dir.File("vectors.db")));
+        b.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
+         .UseSourceOfTruth(sp => sp.GetRequiredService<SqliteChangeLog>().Documents)
+         .AddReplica("v", sp => new FaultInjectingVectorStore(sp.GetRequiredService<SqliteVectorStore>(), faults));
+    }
+
     private static SyncEntity Item(int i, string text = "hello") => SyncEntity.FromJson(
         new EntityKey("items", "item-" + i),
         $"{{\"i\":{i},\"text\":\"{text}\"}}",
@@ -84,14 +94,7 @@ public sealed class SqliteEngineTests : IDisposable
             return ValueTask.CompletedTask;
         };
 
-        await using var engine = await TestEngine.StartAsync(b =>
-        {
-            b.Services.AddSingleton(_ => new SqliteChangeLog(_dir.File("source.db")));
-            b.Services.AddSingleton(_ => new SqliteVectorStore(_dir.File("vectors.db")));
-            b.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
-             .UseSourceOfTruth(sp => sp.GetRequiredService<SqliteChangeLog>().Documents)
-             .AddReplica("v", sp => new FaultInjectingVectorStore(sp.GetRequiredService<SqliteVectorStore>(), faults));
-        });
+        await using var engine = await TestEngine.StartAsync(b => SourceAndFaultyVectors(b, faults));
         var manager = engine.Manager;
 
         faults.GoDown();
@@ -137,14 +140,7 @@ public sealed class SqliteEngineTests : IDisposable
         var faults = new StoreFaults();
         var poison = new EntityKey("items", "item-13");
         faults.RejectKey(poison, "payload too large for this index");
-        void Stores(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b)
-        {
-            b.Services.AddSingleton(_ => new SqliteChangeLog(_dir.File("source.db")));
-            b.Services.AddSingleton(_ => new SqliteVectorStore(_dir.File("vectors.db")));
-            b.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
-             .UseSourceOfTruth(sp => sp.GetRequiredService<SqliteChangeLog>().Documents)
-             .AddReplica("v", sp => new FaultInjectingVectorStore(sp.GetRequiredService<SqliteVectorStore>(), faults));
-        }
+        void Stores(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b) => SourceAndFaultyVectors(b, faults);
 
         SyncTicket ticket;
         await using (var engine = await TestEngine.StartAsync(Stores))
@@ -203,14 +199,7 @@ public sealed class SqliteEngineTests : IDisposable
     public async Task A_corrupted_log_record_stops_the_replica_there_after_a_restart_and_is_reported()
     {
         var faults = new StoreFaults();
-        void Stores(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b)
-        {
-            b.Services.AddSingleton(_ => new SqliteChangeLog(_dir.File("source.db")));
-            b.Services.AddSingleton(_ => new SqliteVectorStore(_dir.File("vectors.db")));
-            b.UseChangeLog(sp => sp.GetRequiredService<SqliteChangeLog>())
-             .UseSourceOfTruth(sp => sp.GetRequiredService<SqliteChangeLog>().Documents)
-             .AddReplica("v", sp => new FaultInjectingVectorStore(sp.GetRequiredService<SqliteVectorStore>(), faults));
-        }
+        void Stores(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b) => SourceAndFaultyVectors(b, faults);
 
         SyncTicket first, second, third;
         await using (var engine = await TestEngine.StartAsync(Stores))

@@ -69,24 +69,14 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
                 document = excluded.document, vector = excluded.vector, edges = excluded.edges
             WHERE excluded.version > documents.version
             """;
-        var c = command.Parameters.Add("$c", SqliteType.Text);
-        var id = command.Parameters.Add("$id", SqliteType.Text);
-        var v = command.Parameters.Add("$v", SqliteType.Integer);
-        var h = command.Parameters.Add("$h", SqliteType.Blob);
-        var b = command.Parameters.Add("$b", SqliteType.Integer);
-        var d = command.Parameters.Add("$d", SqliteType.Integer);
+        var sync = new SyncParameters(command);
         var doc = command.Parameters.Add("$doc", SqliteType.Blob);
         var vec = command.Parameters.Add("$vec", SqliteType.Blob);
         var edges = command.Parameters.Add("$edges", SqliteType.Blob);
         foreach (var change in changes)
         {
-            c.Value = change.Key.Collection;
-            id.Value = change.Key.Id;
-            v.Value = change.Version.Value;
-            h.Value = SqliteCodec.HashToBlob(change.ContentHash);
-            b.Value = (long)KeyHash.Bucket(change.Key);
+            sync.Bind(change);
             var entity = change.Entity;
-            d.Value = entity is null ? 1 : 0;
             doc.Value = entity is null ? DBNull.Value : entity.Document.ToArray();
             vec.Value = (object?)SqliteCodec.VectorToBlob(entity?.Vector ?? default) ?? DBNull.Value;
             edges.Value = entity is null ? DBNull.Value : (object?)SqliteCodec.EdgesToBlob(entity.Edges) ?? DBNull.Value;

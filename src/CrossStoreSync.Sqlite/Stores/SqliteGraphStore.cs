@@ -61,7 +61,8 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             ON CONFLICT (collection, id) DO UPDATE SET
                 version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted
             WHERE excluded.version > nodes.version
-            """, "$c", "$id", "$v", "$h", "$b", "$d");
+            """);
+        var sync = new SyncParameters(node);
         using var dropEdges = Command(connection, transaction, "DELETE FROM edges WHERE src_collection = $c AND src_bucket = $b AND src_id = $id", "$c", "$b", "$id");
         using var addEdge = Command(connection, transaction, """
             INSERT INTO edges (src_collection, src_bucket, src_id, type, dst_collection, dst_id, properties)
@@ -69,13 +70,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             """, "$c", "$b", "$id", "$t", "$dc", "$did", "$p");
         foreach (var change in changes)
         {
-            var bucket = (long)KeyHash.Bucket(change.Key);
-            node.Parameters["$c"].Value = change.Key.Collection;
-            node.Parameters["$id"].Value = change.Key.Id;
-            node.Parameters["$v"].Value = change.Version.Value;
-            node.Parameters["$h"].Value = SqliteCodec.HashToBlob(change.ContentHash);
-            node.Parameters["$b"].Value = bucket;
-            node.Parameters["$d"].Value = change.Entity is null ? 1 : 0;
+            var bucket = sync.Bind(change);
             if (node.ExecuteNonQuery() == 0)
             {
                 continue; // the version guard kept a newer node: its edges stay too

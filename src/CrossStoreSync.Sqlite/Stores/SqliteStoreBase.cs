@@ -243,6 +243,40 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
         return rows;
     }
 
+    /// <summary>The <c>$c, $id, $v, $h, $b, $d</c> parameters every store's upsert binds: key and <c>_sync</c> columns.</summary>
+    private protected sealed class SyncParameters
+    {
+        private readonly SqliteParameter _collection;
+        private readonly SqliteParameter _id;
+        private readonly SqliteParameter _version;
+        private readonly SqliteParameter _hash;
+        private readonly SqliteParameter _bucket;
+        private readonly SqliteParameter _deleted;
+
+        public SyncParameters(SqliteCommand command)
+        {
+            _collection = command.Parameters.Add("$c", SqliteType.Text);
+            _id = command.Parameters.Add("$id", SqliteType.Text);
+            _version = command.Parameters.Add("$v", SqliteType.Integer);
+            _hash = command.Parameters.Add("$h", SqliteType.Blob);
+            _bucket = command.Parameters.Add("$b", SqliteType.Integer);
+            _deleted = command.Parameters.Add("$d", SqliteType.Integer);
+        }
+
+        /// <summary>Binds a change's key and sync metadata; returns its bucket.</summary>
+        public long Bind(EntityChange change)
+        {
+            var bucket = (long)Hashing.KeyHash.Bucket(change.Key);
+            _collection.Value = change.Key.Collection;
+            _id.Value = change.Key.Id;
+            _version.Value = change.Version.Value;
+            _hash.Value = SqliteCodec.HashToBlob(change.ContentHash);
+            _bucket.Value = bucket;
+            _deleted.Value = change.Entity is null ? 1 : 0;
+            return bucket;
+        }
+    }
+
     /// <summary>A row read for a digest; A/B/C hold the store's projection columns.</summary>
     private protected sealed class DigestRow(string id, long version, UInt128 hash, uint bucket)
     {

@@ -120,21 +120,11 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
                 version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted, vector = excluded.vector
             WHERE excluded.version > vectors.version
             """;
-        var c = command.Parameters.Add("$c", SqliteType.Text);
-        var id = command.Parameters.Add("$id", SqliteType.Text);
-        var v = command.Parameters.Add("$v", SqliteType.Integer);
-        var h = command.Parameters.Add("$h", SqliteType.Blob);
-        var b = command.Parameters.Add("$b", SqliteType.Integer);
-        var d = command.Parameters.Add("$d", SqliteType.Integer);
+        var sync = new SyncParameters(command);
         var vec = command.Parameters.Add("$vec", SqliteType.Blob);
         foreach (var change in changes)
         {
-            c.Value = change.Key.Collection;
-            id.Value = change.Key.Id;
-            v.Value = change.Version.Value;
-            h.Value = SqliteCodec.HashToBlob(change.ContentHash);
-            b.Value = (long)KeyHash.Bucket(change.Key);
-            d.Value = change.Entity is null ? 1 : 0;
+            sync.Bind(change);
             vec.Value = (object?)SqliteCodec.VectorToBlob(change.Entity?.Vector ?? default) ?? DBNull.Value;
             command.ExecuteNonQuery();
         }

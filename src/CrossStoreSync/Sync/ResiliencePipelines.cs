@@ -14,58 +14,46 @@ internal static class ResiliencePipelines
     /// that is down must catch up when it returns, so giving up would only turn an outage into lost changes), with a
     /// per-attempt timeout so a hung store counts as a transient failure.
     /// </summary>
-    public static ResiliencePipeline ForReplica(string store, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
-    {
-        var tag = new KeyValuePair<string, object?>("store", store);
-        return new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && TransientErrors.IsTransient(ex, args.Context.CancellationToken)),
-                MaxRetryAttempts = int.MaxValue,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryBaseDelay,
-                MaxDelay = options.RetryMaxDelay,
-                OnRetry = args =>
-                {
-                    metrics.Retries.Add(1, tag);
-                    SyncLog.ApplyRetrying(logger, store, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception);
-                    if (events.HasSubscribers)
-                    {
-                        events.Publish(new SyncEvent(SyncEventKind.Retrying, store, 0, 0, 0, null, args.Outcome.Exception?.Message, args.AttemptNumber + 1, time.GetUtcNow()));
-                    }
-
-                    return default;
-                },
-            })
+    public static ResiliencePipeline ForReplica(string store, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger) =>
+        new ResiliencePipelineBuilder { TimeProvider = time }
+            .AddRetry(Retry(store, int.MaxValue, options, time, metrics, events, logger))
             .AddTimeout(options.ApplyTimeout)
             .Build();
-    }
 
     /// <summary>For the inline source write: a few quick retries, then the caller is told and the change stays pending.</summary>
     public static ResiliencePipeline ForSource(string store, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, ILogger logger)
     {
-        var tag = new KeyValuePair<string, object?>("store", store);
         var builder = new ResiliencePipelineBuilder { TimeProvider = time };
         if (options.SourceRetryAttempts > 0)
         {
-            builder.AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && TransientErrors.IsTransient(ex, args.Context.CancellationToken)),
-                MaxRetryAttempts = options.SourceRetryAttempts,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryBaseDelay,
-                MaxDelay = options.RetryMaxDelay,
-                OnRetry = args =>
-                {
-                    metrics.Retries.Add(1, tag);
-                    SyncLog.ApplyRetrying(logger, store, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception);
-                    return default;
-                },
-            });
+            builder.AddRetry(Retry(store, options.SourceRetryAttempts, options, time, metrics, events: null, logger));
         }
 
         return builder.AddTimeout(options.ApplyTimeout).Build();
+    }
+
+    private static RetryStrategyOptions Retry(string store, int attempts, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub? events, ILogger logger)
+    {
+        var tag = new KeyValuePair<string, object?>("store", store);
+        return new RetryStrategyOptions
+        {
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Exception is { } ex && TransientErrors.IsTransient(ex, args.Context.CancellationToken)),
+            MaxRetryAttempts = attempts,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = options.RetryBaseDelay,
+            MaxDelay = options.RetryMaxDelay,
+            OnRetry = args =>
+            {
+                metrics.Retries.Add(1, tag);
+                SyncLog.ApplyRetrying(logger, store, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception);
+                if (events is { HasSubscribers: true })
+                {
+                    events.Publish(new SyncEvent(SyncEventKind.Retrying, store, 0, 0, 0, null, args.Outcome.Exception?.Message, args.AttemptNumber + 1, time.GetUtcNow()));
+                }
+
+                return default;
+            },
+        };
     }
 }
