@@ -1,8 +1,10 @@
 // QuickStart: the whole library on embedded SQLite, no servers.
 // Writes a few thousand notes (JSON document + embedding + edges) through AddCrossStoreSync, takes the vector store
-// down for a while, brings it back, waits until every store caught up, then proves agreement by reading what each
-// store really holds. Exit code 0 only when every store agrees with the source of truth.
+// down for a while, brings it back, waits until every store caught up, proves agreement with a deep consistency
+// check, damages the replicas behind the library's back, finds every difference, repairs them through the log and
+// checks again. Exit code 0 only when every store agrees with the source of truth.
 using System.Text;
+using CrossStoreSync.Consistency;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Sqlite.Log;
@@ -10,6 +12,7 @@ using CrossStoreSync.Sqlite.Stores;
 using CrossStoreSync.Stores;
 using CrossStoreSync.Sync;
 using CrossStoreSync.Testing.Faults;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -95,19 +98,39 @@ var caughtUp = await sync.WaitForSyncAsync(last, TimeSpan.FromMinutes(2));
 AnsiConsole.MarkupLine($"Sync: [bold]{caughtUp}[/]");
 await ShowStatistics("After catching up");
 
-// 4. Prove agreement by reading what each store really holds.
-var problems = await CompareWithSource(vectors) + await CompareWithSource(graph);
+// 4. Prove agreement by reading what each store really holds (deep: the stored content itself, not only _sync).
+var checker = host.Services.GetRequiredService<IConsistencyChecker>();
+var deep = new ConsistencyCheckOptions { Deep = true };
+var first = await checker.CheckAsync(Collection, deep);
+ShowReport("Consistency check after catching up", first);
+
+// 5. Damage the replicas behind the library's back, as other programs, restores or bugs do.
+await DamageAsync();
+AnsiConsole.MarkupLine("[yellow]Edited the replicas directly with SQL:[/] deleted 25 vectors, zeroed 10, added 5 stray vectors; deleted 10 graph nodes, left 8 nodes of deleted notes behind.");
+var drifted = await checker.CheckAsync(Collection, deep);
+ShowReport("Consistency check after out-of-band edits", drifted);
+
+// 6. Repair: every finding becomes a change in the log, applied by the normal dispatchers.
+var plan = await checker.RepairAsync(drifted, dryRun: true);
+AnsiConsole.MarkupLine($"Repair plan (dry run): {plan.Actions.Count(a => a.Kind == ChangeKind.Upsert)} re-projections from the source, {plan.Actions.Count(a => a.Kind == ChangeKind.Delete)} orphan deletes.");
+var repair = await checker.RepairAsync(drifted);
+var repaired = repair.Ticket is { } repairTicket ? await sync.WaitForSyncAsync(repairTicket, TimeSpan.FromMinutes(1)) : SyncWaitOutcome.Synced;
+var final = await checker.CheckAsync(Collection, deep);
+ShowReport("Consistency check after repair", final);
+
 var hits = await vectors.SearchAsync(Collection, Embed("note 42 second draft"), 3, CancellationToken.None);
 AnsiConsole.MarkupLine($"Nearest notes to 'note 42 second draft': {string.Join(", ", hits.Select(h => $"{h.Key.Id} ({h.Score:0.000})"))}");
 await host.StopAsync();
 
-if (caughtUp == SyncWaitOutcome.Synced && problems == 0)
+var agreed = caughtUp == SyncWaitOutcome.Synced && first.IsConsistent && repaired == SyncWaitOutcome.Synced && final.IsConsistent
+    && drifted.Stores.Sum(s => s.Inconsistent) == 25 + 10 + 5 + 10 + 8;
+if (agreed)
 {
     AnsiConsole.MarkupLine("[bold green]Every store agrees with the source of truth.[/]");
     return 0;
 }
 
-AnsiConsole.MarkupLine($"[bold red]Stores disagree: {problems} difference(s).[/]");
+AnsiConsole.MarkupLine("[bold red]Stores disagree.[/]");
 return 1;
 
 async Task ShowStatistics(string title)
@@ -123,40 +146,48 @@ async Task ShowStatistics(string title)
     AnsiConsole.Write(table);
 }
 
-async Task<int> CompareWithSource(ISyncStore replica)
+void ShowReport(string title, ConsistencyReport report)
 {
-    var expected = new Dictionary<string, (HlcTimestamp Version, UInt128 Projection)>(StringComparer.Ordinal);
-    string? after = null;
-    while (true)
+    var table = new Table().Title($"{title} ({report.SourceEntities} source entities, {report.Duration.TotalMilliseconds:0} ms)")
+        .AddColumns("Store", "Consistent", "Missing", "Stale", "Corrupted", "Orphaned", "Buckets differing");
+    foreach (var s in report.Stores)
     {
-        var page = await documents.ScanAsync(Collection, after, 500, CancellationToken.None);
-        if (page.Count == 0)
-        {
-            break;
-        }
-
-        foreach (var e in page)
-        {
-            expected[e.Entity.Key.Id] = (e.Version, ProjectionHash.Compute(e.Entity, replica.Kind));
-        }
-
-        after = page[^1].Entity.Key.Id;
+        table.AddRow(s.Store, s.Consistent.ToString(), s.Missing.ToString(), s.Stale.ToString(), s.Corrupted.ToString(), s.Orphaned.ToString(), $"{s.BucketsDiffering} of {s.BucketsCompared}");
     }
 
-    var differences = 0;
-    var seen = 0;
-    await foreach (var digest in replica.ScanDigestsAsync(Collection, BucketRange.All, CancellationToken.None))
+    AnsiConsole.Write(table);
+}
+
+async Task DamageAsync()
+{
+    await Sql(vectors.DatabasePath, "DELETE FROM vectors WHERE rowid IN (SELECT rowid FROM vectors WHERE collection = 'notes' ORDER BY id LIMIT 25 OFFSET 100)");
+    await Sql(vectors.DatabasePath, "UPDATE vectors SET vector = zeroblob(length(vector)) WHERE rowid IN (SELECT rowid FROM vectors WHERE collection = 'notes' ORDER BY id LIMIT 10 OFFSET 1000)");
+    await Sql(graph.DatabasePath, "DELETE FROM nodes WHERE rowid IN (SELECT rowid FROM nodes WHERE collection = 'notes' ORDER BY id LIMIT 10 OFFSET 2000)");
+    for (var i = 0; i < 8; i++)
     {
-        seen++;
-        if (!expected.TryGetValue(digest.Key.Id, out var want) || want.Version != digest.Version || want.Projection != digest.ProjectionHash)
+        var ghost = Note(90_000 + i, "deleted long ago");
+        await Sql(graph.DatabasePath, "INSERT INTO nodes (collection, id, version, hash, bucket, deleted) VALUES ($c, $id, 1, zeroblob(16), $b, 0)", ghost.Key);
+        if (i < 5)
         {
-            differences++;
+            await Sql(vectors.DatabasePath, "INSERT INTO vectors (collection, id, version, hash, bucket, deleted, vector) VALUES ($c, $id, 1, zeroblob(16), $b, 0, zeroblob(256))", ghost.Key);
         }
     }
+}
 
-    differences += Math.Max(0, expected.Count - seen);
-    AnsiConsole.MarkupLine($"{replica.Name}: {seen} records read, {expected.Count} expected from the source, [{(differences == 0 ? "green" : "red")}]{differences} difference(s)[/]");
-    return differences;
+static async Task Sql(string database, string sql, EntityKey? key = null)
+{
+    await using var connection = new SqliteConnection($"Data Source={database}");
+    await connection.OpenAsync();
+    await using var command = connection.CreateCommand();
+    command.CommandText = sql;
+    if (key is { } k)
+    {
+        command.Parameters.AddWithValue("$c", k.Collection);
+        command.Parameters.AddWithValue("$id", k.Id);
+        command.Parameters.AddWithValue("$b", (long)KeyHash.Bucket(k));
+    }
+
+    await command.ExecuteNonQueryAsync();
 }
 
 static string NoteId(int i) => "note-" + i.ToString("D5", System.Globalization.CultureInfo.InvariantCulture);

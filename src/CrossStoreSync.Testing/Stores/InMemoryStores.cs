@@ -19,18 +19,39 @@ public sealed class InMemoryDocumentStore(string name = "documents") : InMemoryS
         }
     }
 
+    private readonly Dictionary<string, (long Generation, string[] Ids)> _sortedIds = new(StringComparer.Ordinal);
+
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<VersionedEntity>> ScanAsync(string collection, string? afterId, int limit, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         lock (Gate)
         {
-            var page = Records
-                .Where(r => r.Key.Collection == collection && r.Value.Entity is not null && (afterId is null || string.CompareOrdinal(r.Key.Id, afterId) > 0))
-                .OrderBy(r => r.Key.Id, StringComparer.Ordinal)
-                .Take(limit)
-                .Select(r => new VersionedEntity(r.Value.Entity!, r.Value.Version, r.Value.Hash))
-                .ToArray();
+            // Pages come from a sorted id list rebuilt only when keys were added or erased, so paging through a
+            // collection costs one sort, not one per page.
+            if (!_sortedIds.TryGetValue(collection, out var sorted) || sorted.Generation != Generation)
+            {
+                var ids = Records.Keys.Where(k => k.Collection == collection).Select(k => k.Id).ToArray();
+                Array.Sort(ids, StringComparer.Ordinal);
+                _sortedIds[collection] = sorted = (Generation, ids);
+            }
+
+            var start = 0;
+            if (afterId is not null)
+            {
+                var index = Array.BinarySearch(sorted.Ids, afterId, StringComparer.Ordinal);
+                start = index >= 0 ? index + 1 : ~index;
+            }
+
+            var page = new List<VersionedEntity>(Math.Min(limit, 1024));
+            for (var i = start; i < sorted.Ids.Length && page.Count < limit; i++)
+            {
+                if (Records.TryGetValue(EntityKey.Trusted(collection, sorted.Ids[i]), out var stored) && stored.Entity is not null)
+                {
+                    page.Add(new VersionedEntity(stored.Entity, stored.Version, stored.Hash));
+                }
+            }
+
             return ValueTask.FromResult<IReadOnlyList<VersionedEntity>>(page);
         }
     }

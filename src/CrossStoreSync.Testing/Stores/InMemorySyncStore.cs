@@ -18,6 +18,12 @@ public abstract class InMemorySyncStore : ISyncStore
     private readonly Dictionary<EntityKey, Stored> _records = [];
     private readonly Dictionary<string, CollectionDefinition> _collections = new(StringComparer.Ordinal);
 
+    // Keys by the top 12 bits of their bucket, so a bucket-range scan visits only the partitions it covers
+    // (stores index _sync.bucket for the same reason).
+    private const int PartitionShift = 20;
+    private readonly List<EntityKey>?[] _partitions = new List<EntityKey>?[1 << (32 - PartitionShift)];
+    private long _generation;
+
     /// <summary>Creates the store.</summary>
     protected InMemorySyncStore(string name, StoreKind kind)
     {
@@ -83,7 +89,12 @@ public abstract class InMemorySyncStore : ISyncStore
                     continue;
                 }
 
-                slot = new Stored(change.Version, change.ContentHash, KeyHash.Bucket(change.Key), change.Entity);
+                var bucket = KeyHash.Bucket(change.Key);
+                slot = new Stored(change.Version, change.ContentHash, bucket, change.Entity);
+                if (!exists)
+                {
+                    AddToPartition(change.Key, bucket);
+                }
             }
         }
 
@@ -127,15 +138,22 @@ public abstract class InMemorySyncStore : ISyncStore
     /// <inheritdoc />
     public async IAsyncEnumerable<EntityDigest> ScanDigestsAsync(string collection, BucketRange range, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        List<EntityDigest> snapshot;
+        List<EntityDigest> snapshot = [];
         lock (_gate)
         {
-            snapshot = [];
-            foreach (var (key, stored) in _records)
+            for (var p = range.First >> PartitionShift; p <= range.Last >> PartitionShift; p++)
             {
-                if (key.Collection == collection && IsLive(stored) && range.Contains(stored.Bucket))
+                if (_partitions[p] is not { } keys)
                 {
-                    snapshot.Add(Digest(key, stored));
+                    continue;
+                }
+
+                foreach (var key in keys)
+                {
+                    if (key.Collection == collection && _records.TryGetValue(key, out var stored) && IsLive(stored) && range.Contains(stored.Bucket))
+                    {
+                        snapshot.Add(Digest(key, stored));
+                    }
                 }
             }
         }
@@ -189,7 +207,24 @@ public abstract class InMemorySyncStore : ISyncStore
                 return false;
             }
 
-            slot = slot with { Entity = edit(slot.Entity) };
+            slot = slot with { Entity = edit(slot.Entity), Projection = null };
+            return true;
+        }
+    }
+
+    /// <summary>Overwrites a record's <c>_sync</c> version and hash (content unchanged), as a restore from an old backup would.</summary>
+    /// <returns>False when the store holds no live record for the key.</returns>
+    public bool RollBackBehindTheLibrary(EntityKey key, HlcTimestamp version, UInt128 hash)
+    {
+        lock (_gate)
+        {
+            ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_records, key);
+            if (Unsafe.IsNullRef(ref slot) || slot.Entity is null)
+            {
+                return false;
+            }
+
+            slot = slot with { Version = version, Hash = hash };
             return true;
         }
     }
@@ -199,7 +234,14 @@ public abstract class InMemorySyncStore : ISyncStore
     {
         lock (_gate)
         {
-            return _records.Remove(key);
+            if (!_records.Remove(key))
+            {
+                return false;
+            }
+
+            _partitions[KeyHash.Bucket(key) >> PartitionShift]!.Remove(key);
+            _generation++;
+            return true;
         }
     }
 
@@ -209,17 +251,43 @@ public abstract class InMemorySyncStore : ISyncStore
         ArgumentNullException.ThrowIfNull(entity);
         lock (_gate)
         {
-            _records[entity.Key] = new Stored(version, EntityEncoding.ComputeContentHash(entity), KeyHash.Bucket(entity.Key), entity);
+            var bucket = KeyHash.Bucket(entity.Key);
+            ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_records, entity.Key, out var exists);
+            slot = new Stored(version, EntityEncoding.ComputeContentHash(entity), bucket, entity);
+            if (!exists)
+            {
+                AddToPartition(entity.Key, bucket);
+            }
         }
     }
 
-    private EntityDigest Digest(EntityKey key, in Stored stored) =>
-        new(key, stored.Version, stored.Hash, ProjectionHash.Compute(stored.Entity!, Kind), stored.Bucket);
+    /// <summary>Changes whenever a key is added or erased; lets derived types cache sorted views. Read under <see cref="Gate"/>.</summary>
+    protected long Generation => _generation;
+
+    private void AddToPartition(EntityKey key, uint bucket)
+    {
+        (_partitions[bucket >> PartitionShift] ??= []).Add(key);
+        _generation++;
+    }
+
+    /// <summary>Builds a digest; call under the lock. The projection is computed from the entity held, then cached with it.</summary>
+    private EntityDigest Digest(EntityKey key, in Stored stored)
+    {
+        var projection = stored.Projection;
+        if (projection is null)
+        {
+            projection = ProjectionHash.Compute(stored.Entity!, Kind);
+            CollectionsMarshal.GetValueRefOrNullRef(_records, key) = stored with { Projection = projection };
+        }
+
+        return new EntityDigest(key, stored.Version, stored.Hash, projection.Value, stored.Bucket);
+    }
 
     /// <summary>One record: the <c>_sync</c> metadata and the entity (null for a tombstone).</summary>
     /// <param name="Version">The version held.</param>
     /// <param name="Hash">The recorded content hash.</param>
     /// <param name="Bucket">The recorded bucket.</param>
     /// <param name="Entity">The entity, or null for a tombstone.</param>
-    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity);
+    /// <param name="Projection">The projection hash of <paramref name="Entity"/>, computed on the first digest read and kept until the entity changes.</param>
+    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity, UInt128? Projection = null);
 }

@@ -1,4 +1,5 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Consistency;
 using CrossStoreSync.DependencyInjection;
 using CrossStoreSync.Log;
 using CrossStoreSync.Stores;
@@ -43,6 +44,12 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetRequiredService<SyncMetrics>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         services.TryAddSingleton<ISyncManager>(sp => sp.GetRequiredService<SyncEngine>());
+        services.TryAddSingleton<IConsistencyChecker>(sp => new ConsistencyChecker(
+            sp.GetRequiredService<SyncEngine>(),
+            sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<SyncMetrics>(),
+            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CrossStoreSyncHostedService>());
         return new CrossStoreSyncBuilder(services);
     }

@@ -55,6 +55,26 @@ internal sealed partial class SyncEngine
         return await CommitAsync([EntityChange.Delete(key, _clock.Now())], cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Writes repair changes that carry their own versions (the consistency checker's re-projections and orphan
+    /// deletes) through the normal write path: source first, then every replica through the log. The clock observes
+    /// them so later writes stay newer.
+    /// </summary>
+    internal async ValueTask<SyncTicket> WriteRepairsAsync(EntityChange[] changes, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfZero(changes.Length);
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        var newest = HlcTimestamp.Zero;
+        foreach (var change in changes)
+        {
+            newest = change.Version > newest ? change.Version : newest;
+        }
+
+        _clock.Observe(newest);
+        var ticket = await CommitAsync(changes, cancellationToken).ConfigureAwait(false);
+        return ticket with { Version = newest };
+    }
+
     private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, CancellationToken cancellationToken)
     {
         var topology = Topology;

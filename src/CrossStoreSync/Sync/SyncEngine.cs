@@ -52,7 +52,7 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
 
     internal long Head => Volatile.Read(ref _head);
 
-    private StoreTopology Topology => _topology ?? throw new InvalidOperationException("The sync engine has not started.");
+    internal StoreTopology Topology => _topology ?? throw new InvalidOperationException("The sync engine has not started.");
 
     /// <summary>Initialises the log and stores, resolves pending entries and starts the dispatchers. Idempotent.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -149,7 +149,7 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
         _startGate.Dispose();
     }
 
-    private ValueTask EnsureStartedAsync(CancellationToken cancellationToken) =>
+    internal ValueTask EnsureStartedAsync(CancellationToken cancellationToken) =>
         _started ? ValueTask.CompletedTask : new ValueTask(StartAsync(cancellationToken));
 
     private async Task ResolveLoopAsync(CancellationToken cancellationToken)

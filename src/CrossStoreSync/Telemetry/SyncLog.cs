@@ -40,4 +40,10 @@ internal static partial class SyncLog
 
     [LoggerMessage(3002, LogLevel.Information, "Replayed {Count} dead letter(s) for store {Store}.")]
     public static partial void DeadLettersReplayed(ILogger logger, int count, string store);
+
+    [LoggerMessage(4000, LogLevel.Information, "Consistency check of {Collection} ({Mode}): {SourceEntities} source entities, {Inconsistent} inconsistencies, in {Duration}.")]
+    public static partial void CheckCompleted(ILogger logger, string collection, string mode, long sourceEntities, long inconsistent, TimeSpan duration);
+
+    [LoggerMessage(4001, LogLevel.Information, "Repair of {Collection}: {Count} change(s) written through the log.")]
+    public static partial void RepairWritten(ILogger logger, string collection, int count);
 }

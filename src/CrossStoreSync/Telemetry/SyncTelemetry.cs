@@ -31,6 +31,10 @@ internal sealed class SyncMetrics
         ApplyDuration = Meter.CreateHistogram<double>("crossstoresync.store.apply.duration", "s", "Duration of one batch apply to a store, retries included.");
         Retries = Meter.CreateCounter<long>("crossstoresync.store.retries", "{retry}", "Retries after transient store failures.");
         DeadLetters = Meter.CreateCounter<long>("crossstoresync.store.dead_letters", "{change}", "Changes a store rejected permanently and that were dead-lettered.");
+        Inconsistencies = Meter.CreateCounter<long>("crossstoresync.consistency.inconsistencies", "{entity}", "Inconsistencies found by consistency checks, by store and kind.");
+        Repaired = Meter.CreateCounter<long>("crossstoresync.consistency.repaired", "{change}", "Repair changes written by the consistency checker.");
+        EntriesRead = Meter.CreateCounter<long>("crossstoresync.consistency.entries_read", "{entry}", "Digests and entities read by consistency checks.");
+        CheckDuration = Meter.CreateHistogram<double>("crossstoresync.consistency.check.duration", "s", "Duration of a consistency check.");
         PendingResolved = Meter.CreateCounter<long>("crossstoresync.log.pending_resolved", "{change}", "Pending log entries resolved after a crash or a source outage.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
@@ -53,6 +57,14 @@ internal sealed class SyncMetrics
     public Counter<long> DeadLetters { get; }
 
     public Counter<long> PendingResolved { get; }
+
+    public Counter<long> Inconsistencies { get; }
+
+    public Counter<long> Repaired { get; }
+
+    public Counter<long> EntriesRead { get; }
+
+    public Histogram<double> CheckDuration { get; }
 
     public void SetLagSource(Func<IReadOnlyList<StoreLag>> source) => _lagSource = source;
 
