@@ -22,7 +22,35 @@ public sealed class MetricsTests
         ["crossstoresync.log.pending_resolved"] = "{change}",
         ["crossstoresync.dispatch.lag"] = "{change}",
         ["crossstoresync.dispatch.lag.time"] = "s",
+        ["crossstoresync.consistency.inconsistencies"] = "{entity}",
+        ["crossstoresync.consistency.repaired"] = "{change}",
+        ["crossstoresync.consistency.entries_read"] = "{entry}",
+        ["crossstoresync.consistency.check.duration"] = "s",
     };
+
+    [Fact]
+    public async Task Consistency_instruments_report_checks_findings_and_repairs()
+    {
+        await using var engine = await TestEngine.StartAsync();
+        using var recorder = new MeasurementRecorder(engine.Services.GetRequiredService<SyncMetrics>().Meter);
+        await engine.Manager.WriteAsync(Items.Entity("a"));
+        await engine.WriteAndSyncAsync(Items.Entity("b"));
+        engine.Vectors.EraseBehindTheLibrary(Items.Key("a"));
+        engine.Graph.InsertBehindTheLibrary(Items.Entity("ghost"), new CrossStoreSync.Model.HlcTimestamp(5));
+
+        var checker = engine.Services.GetRequiredService<CrossStoreSync.Consistency.IConsistencyChecker>();
+        var report = await checker.CheckAsync(Items.Collection);
+        Assert.Equal(1, recorder.Count("crossstoresync.consistency.check.duration"));
+        Assert.Equal(1, recorder.Sum("crossstoresync.consistency.inconsistencies", "vectors"));
+        Assert.Equal(1, recorder.Sum("crossstoresync.consistency.inconsistencies", "graph"));
+        Assert.True(recorder.Sum("crossstoresync.consistency.entries_read", "vectors") >= 3);
+
+        var repair = await checker.RepairAsync(report);
+        Assert.Equal(2, recorder.Sum("crossstoresync.consistency.repaired"));
+        Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(repair.Ticket!.Value, TestEngine.Timeout));
+        Assert.True((await checker.CheckAsync(Items.Collection)).IsConsistent);
+        Assert.Equal(2, recorder.Count("crossstoresync.consistency.check.duration"));
+    }
 
     [Fact]
     public async Task Every_instrument_is_published_and_reports_what_happened()
