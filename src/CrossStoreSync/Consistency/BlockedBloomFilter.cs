@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -20,8 +21,8 @@ namespace CrossStoreSync.Consistency;
 /// The filter lives in memory only; its bit layout is not a persisted or cross-process format.
 /// </para>
 /// <para>
-/// Thread safety: <see cref="Add"/> and <see cref="Clear"/> must not run concurrently with any other member.
-/// Concurrent <see cref="MayContain"/> calls are safe while no <see cref="Add"/> or <see cref="Clear"/> runs.
+/// Thread safety: not thread-safe for writes. <see cref="Add(ulong)"/>, <see cref="AddRange"/> and <see cref="Clear"/>
+/// must not run concurrently with any other member. Concurrent <c>MayContain</c> calls are safe while no write runs.
 /// </para>
 /// </remarks>
 public sealed class BlockedBloomFilter
@@ -77,10 +78,10 @@ public sealed class BlockedBloomFilter
     /// <summary>The size of the bit array in bytes (<see cref="BlockCount"/> × 32), excluding one cache line of alignment padding.</summary>
     public long SizeInBytes => BlockCount * BytesPerBlock;
 
-    /// <summary>The number of <see cref="Add"/> calls since creation or the last <see cref="Clear"/>, duplicates included.</summary>
+    /// <summary>The number of keys added (by <see cref="Add(ulong)"/> or <see cref="AddRange"/>) since creation or the last <see cref="Clear"/>, duplicates included.</summary>
     public long Count => _count;
 
-    /// <summary>Whether <see cref="Add"/> and <see cref="MayContain"/> use 256-bit vector instructions on this machine.</summary>
+    /// <summary>Whether adds and lookups use 256-bit vector instructions (AVX2) on this machine.</summary>
     internal static bool IsVectorized => Vector256.IsHardwareAccelerated && Avx2.IsSupported;
 
     /// <summary>
@@ -125,7 +126,7 @@ public sealed class BlockedBloomFilter
     /// answers a foreign key positively with probability <c>(1 − (31/32)^j)^8</c>.
     /// </summary>
     /// <param name="bitsPerKey">Bits of filter per added key, 1 to 64.</param>
-    /// <returns>The expected fraction of keys never added for which <see cref="MayContain"/> returns <see langword="true"/>.</returns>
+    /// <returns>The expected fraction of keys never added for which <see cref="MayContain(ulong)"/> returns <see langword="true"/>.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="bitsPerKey"/> is outside [1, 64] or not a number.</exception>
     public static double EstimateFalsePositiveRate(double bitsPerKey)
     {
@@ -155,12 +156,42 @@ public sealed class BlockedBloomFilter
     {
         if (IsVectorized)
         {
-            AddVector(hash);
+            AddVector(ref FirstBlock, _blockMask, hash);
         }
         else
         {
-            AddScalar(hash);
+            AddScalar(ref FirstBlock, _blockMask, hash);
         }
+
+        _count++;
+    }
+
+    /// <summary>
+    /// Adds every key in <paramref name="hashes"/>; the same as calling <see cref="Add(ulong)"/> for each, with the
+    /// filter's fields read once per batch rather than once per key. Allocation-free.
+    /// </summary>
+    /// <param name="hashes">Well-mixed 64-bit hashes of the keys.</param>
+    /// <remarks>Not thread-safe: no other member may run concurrently.</remarks>
+    public void AddRange(ReadOnlySpan<ulong> hashes)
+    {
+        ref var blocks = ref FirstBlock;
+        var blockMask = _blockMask;
+        if (IsVectorized)
+        {
+            foreach (var hash in hashes)
+            {
+                AddVector(ref blocks, blockMask, hash);
+            }
+        }
+        else
+        {
+            foreach (var hash in hashes)
+            {
+                AddScalar(ref blocks, blockMask, hash);
+            }
+        }
+
+        _count += hashes.Length;
     }
 
     /// <summary>
@@ -168,11 +199,43 @@ public sealed class BlockedBloomFilter
     /// <see langword="true"/> is wrong with about the probability <see cref="EstimateFalsePositiveRate"/> gives for the
     /// filter's fill. Allocation-free.
     /// </summary>
-    /// <param name="hash">The same 64-bit hash that <see cref="Add"/> was (or would have been) given.</param>
+    /// <param name="hash">The same 64-bit hash that <see cref="Add(ulong)"/> was (or would have been) given.</param>
     /// <returns><see langword="false"/> if the key was certainly never added; otherwise <see langword="true"/>.</returns>
-    /// <remarks>Safe to call from many threads at once while no <see cref="Add"/> or <see cref="Clear"/> runs.</remarks>
+    /// <remarks>Safe to call from many threads at once while no <see cref="Add(ulong)"/>, <see cref="AddRange"/> or <see cref="Clear"/> runs.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool MayContain(ulong hash) => IsVectorized ? MayContainVector(hash) : MayContainScalar(hash);
+    public bool MayContain(ulong hash) =>
+        IsVectorized ? MayContainVector(ref FirstBlock, _blockMask, hash) : MayContainScalar(ref FirstBlock, _blockMask, hash);
+
+    /// <summary>
+    /// Tests every key in <paramref name="hashes"/>: <c>results[i]</c> becomes <see cref="MayContain(ulong)"/> of
+    /// <c>hashes[i]</c>, with the filter's fields read once per batch rather than once per key. Allocation-free.
+    /// </summary>
+    /// <param name="hashes">The hashes to test.</param>
+    /// <param name="results">Receives one answer per hash; entries past <c>hashes.Length</c> are left as they are.</param>
+    /// <returns>The number of hashes answered <see langword="true"/> (candidates to verify exactly).</returns>
+    /// <exception cref="ArgumentException"><paramref name="results"/> is shorter than <paramref name="hashes"/>.</exception>
+    /// <remarks>Safe to call from many threads at once while no <see cref="Add(ulong)"/>, <see cref="AddRange"/> or <see cref="Clear"/> runs.</remarks>
+    public int MayContain(ReadOnlySpan<ulong> hashes, Span<bool> results)
+    {
+        if (results.Length < hashes.Length)
+        {
+            ThrowResultsTooShort(hashes.Length, results.Length);
+        }
+
+        ref var blocks = ref FirstBlock;
+        var blockMask = _blockMask;
+        var positives = 0;
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            var answer = IsVectorized
+                ? MayContainVector(ref blocks, blockMask, hashes[i])
+                : MayContainScalar(ref blocks, blockMask, hashes[i]);
+            results[i] = answer;
+            positives += answer ? 1 : 0;
+        }
+
+        return positives;
+    }
 
     /// <summary>Removes every key and resets <see cref="Count"/> to zero. Not thread-safe.</summary>
     public void Clear()
@@ -181,54 +244,25 @@ public sealed class BlockedBloomFilter
         _count = 0;
     }
 
-    /// <summary>The portable path of <see cref="Add"/>; sets exactly the bits the vector path sets.</summary>
+    /// <summary>The portable path of <see cref="Add(ulong)"/>, for tests: sets exactly the bits the vector path sets.</summary>
     internal void AddScalar(ulong hash)
     {
-        ref var word = ref Unsafe.As<ulong, uint>(ref BlockOf(hash));
-        var key = (uint)hash;
-        var salts = Salts;
-        for (var i = 0; i < WordsPerBlock; i++)
-        {
-            Unsafe.Add(ref word, i) |= 1u << (int)((key * salts[i]) >> BitIndexShift);
-        }
-
+        AddScalar(ref FirstBlock, _blockMask, hash);
         _count++;
     }
 
-    /// <summary>The portable path of <see cref="MayContain"/>; answers exactly as the vector path does.</summary>
-    internal bool MayContainScalar(ulong hash)
-    {
-        ref var word = ref Unsafe.As<ulong, uint>(ref BlockOf(hash));
-        var key = (uint)hash;
-        var salts = Salts;
-        var missing = 0u;
-        for (var i = 0; i < WordsPerBlock; i++)
-        {
-            missing |= (1u << (int)((key * salts[i]) >> BitIndexShift)) & ~Unsafe.Add(ref word, i);
-        }
-
-        return missing == 0;
-    }
-
-    /// <summary>The 256-bit path of <see cref="Add"/>. Callers check <see cref="IsVectorized"/> first.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>The 256-bit path of <see cref="Add(ulong)"/>, for tests. Callers check <see cref="IsVectorized"/> first.</summary>
     internal void AddVector(ulong hash)
     {
-        ref var block = ref BlockOf(hash);
-        var updated = Vector256.LoadUnsafe(ref block).AsUInt32() | MaskOf((uint)hash);
-        updated.AsUInt64().StoreUnsafe(ref block);
+        AddVector(ref FirstBlock, _blockMask, hash);
         _count++;
     }
 
-    /// <summary>The 256-bit path of <see cref="MayContain"/>. Callers check <see cref="IsVectorized"/> first.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal bool MayContainVector(ulong hash)
-    {
-        var block = Vector256.LoadUnsafe(ref BlockOf(hash)).AsUInt32();
+    /// <summary>The portable path of <see cref="MayContain(ulong)"/>, for tests: answers exactly as the vector path does.</summary>
+    internal bool MayContainScalar(ulong hash) => MayContainScalar(ref FirstBlock, _blockMask, hash);
 
-        // vptest: true when every bit of the mask is also set in the block.
-        return Avx.TestC(block, MaskOf((uint)hash));
-    }
+    /// <summary>The 256-bit path of <see cref="MayContain(ulong)"/>, for tests. Callers check <see cref="IsVectorized"/> first.</summary>
+    internal bool MayContainVector(ulong hash) => MayContainVector(ref FirstBlock, _blockMask, hash);
 
     /// <summary>The address of block 0, for tests of its alignment.</summary>
     internal nuint FirstBlockAddress => (nuint)Marshal.UnsafeAddrOfPinnedArrayElement(_storage, (int)_firstBlock);
@@ -243,6 +277,15 @@ public sealed class BlockedBloomFilter
         0x47B6137Bu, 0x44974D91u, 0x8824AD5Bu, 0xA2B7289Du, 0x705495C7u, 0x2DF1424Bu, 0x9EFC4947u, 0x5C6BFB31u,
     ];
 
+    // Block 0's first ulong: 64-byte aligned (see the constructor).
+    private ref ulong FirstBlock => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), _firstBlock);
+
+    // The block's first ulong. The index is masked to the block count, so it never leaves the array and the
+    // accesses below skip bounds checks.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ref ulong BlockOf(ref ulong blocks, uint blockMask, ulong hash) =>
+        ref Unsafe.Add(ref blocks, (nuint)((uint)(hash >> 32) & blockMask) * UInt64sPerBlock);
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> MaskOf(uint key)
     {
@@ -251,13 +294,51 @@ public sealed class BlockedBloomFilter
         return Avx2.ShiftLeftLogicalVariable(Vector256<uint>.One, bitIndex);
     }
 
-    // The block's first ulong; blocks are 64-byte aligned and never leave the array, so no bounds check is needed.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private ref ulong BlockOf(ulong hash)
+    private static void AddVector(ref ulong blocks, uint blockMask, ulong hash)
     {
-        var block = (nuint)((uint)(hash >> 32) & _blockMask);
-        return ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_storage), _firstBlock + (block * UInt64sPerBlock));
+        ref var block = ref BlockOf(ref blocks, blockMask, hash);
+        var updated = Vector256.LoadUnsafe(ref block).AsUInt32() | MaskOf((uint)hash);
+        updated.AsUInt64().StoreUnsafe(ref block);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool MayContainVector(ref ulong blocks, uint blockMask, ulong hash)
+    {
+        var block = Vector256.LoadUnsafe(ref BlockOf(ref blocks, blockMask, hash)).AsUInt32();
+
+        // vptest: true when every bit of the mask is also set in the block.
+        return Avx.TestC(block, MaskOf((uint)hash));
+    }
+
+    private static void AddScalar(ref ulong blocks, uint blockMask, ulong hash)
+    {
+        ref var word = ref Unsafe.As<ulong, uint>(ref BlockOf(ref blocks, blockMask, hash));
+        var key = (uint)hash;
+        var salts = Salts;
+        for (var i = 0; i < WordsPerBlock; i++)
+        {
+            Unsafe.Add(ref word, i) |= 1u << (int)((key * salts[i]) >> BitIndexShift);
+        }
+    }
+
+    private static bool MayContainScalar(ref ulong blocks, uint blockMask, ulong hash)
+    {
+        ref var word = ref Unsafe.As<ulong, uint>(ref BlockOf(ref blocks, blockMask, hash));
+        var key = (uint)hash;
+        var salts = Salts;
+        var missing = 0u;
+        for (var i = 0; i < WordsPerBlock; i++)
+        {
+            missing |= (1u << (int)((key * salts[i]) >> BitIndexShift)) & ~Unsafe.Add(ref word, i);
+        }
+
+        return missing == 0;
+    }
+
+    [DoesNotReturn]
+    private static void ThrowResultsTooShort(int hashes, int results) =>
+        throw new ArgumentException($"results has {results} entries, fewer than the {hashes} hashes to test.", nameof(results));
 
     private static void ValidateBitsPerKey(double bitsPerKey)
     {

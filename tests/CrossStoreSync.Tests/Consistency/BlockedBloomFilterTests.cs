@@ -117,6 +117,62 @@ public sealed class BlockedBloomFilterTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Batch_add_and_lookup_match_one_key_at_a_time()
+    {
+        var hashes = new ulong[5_000];
+        for (var i = 0; i < hashes.Length; i++)
+        {
+            hashes[i] = Mix((ulong)i);
+        }
+
+        var single = new BlockedBloomFilter(7);
+        foreach (var hash in hashes)
+        {
+            single.Add(hash);
+        }
+
+        var batched = new BlockedBloomFilter(7);
+        batched.AddRange(hashes);
+        batched.AddRange([]);
+
+        Assert.Equal(single.CopyBits(), batched.CopyBits());
+        Assert.Equal(hashes.Length, batched.Count);
+
+        var probes = new ulong[20_000];
+        for (var i = 0; i < probes.Length; i++)
+        {
+            probes[i] = Mix((ulong)(i + 2_500)); // the first 2,500 were added
+        }
+
+        var results = new bool[probes.Length + 1];
+        results[^1] = true;
+        var positives = batched.MayContain(probes, results);
+
+        var expectedPositives = 0;
+        for (var i = 0; i < probes.Length; i++)
+        {
+            Assert.Equal(single.MayContain(probes[i]), results[i]);
+            expectedPositives += results[i] ? 1 : 0;
+        }
+
+        Assert.Equal(expectedPositives, positives);
+        Assert.InRange(positives, 2_500, probes.Length - 1);
+        Assert.True(results[^1]); // entries past the hashes are left alone
+    }
+
+    [Fact]
+    public void Batch_lookup_rejects_a_results_span_shorter_than_the_hashes()
+    {
+        var filter = new BlockedBloomFilter(0);
+
+        var error = Assert.Throws<ArgumentException>(() => filter.MayContain(new ulong[3], new bool[2]));
+
+        Assert.Equal("results", error.ParamName);
+        Assert.Contains("2", error.Message, StringComparison.Ordinal);
+        Assert.Contains("3", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void One_add_sets_one_bit_in_each_of_the_eight_words_of_one_block()
     {
         var filter = new BlockedBloomFilter(4);
