@@ -138,30 +138,36 @@ public abstract class InMemorySyncStore : ISyncStore
     /// <inheritdoc />
     public async IAsyncEnumerable<EntityDigest> ScanDigestsAsync(string collection, BucketRange range, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
-        List<EntityDigest> snapshot = [];
-        lock (_gate)
+        // One partition at a time: the lock is never held while the caller consumes, and memory stays one
+        // partition's worth whatever the collection's size.
+        var page = new List<EntityDigest>();
+        for (var p = range.First >> PartitionShift; p <= range.Last >> PartitionShift; p++)
         {
-            for (var p = range.First >> PartitionShift; p <= range.Last >> PartitionShift; p++)
+            cancellationToken.ThrowIfCancellationRequested();
+            page.Clear();
+            lock (_gate)
             {
-                if (_partitions[p] is not { } keys)
+                if (_partitions[p] is { } keys)
                 {
-                    continue;
-                }
-
-                foreach (var key in keys)
-                {
-                    if (key.Collection == collection && _records.TryGetValue(key, out var stored) && IsLive(stored) && range.Contains(stored.Bucket))
+                    foreach (var key in keys)
                     {
-                        snapshot.Add(Digest(key, stored));
+                        if (key.Collection == collection && _records.TryGetValue(key, out var stored) && IsLive(stored) && range.Contains(stored.Bucket))
+                        {
+                            page.Add(Digest(key, stored));
+                        }
                     }
                 }
             }
-        }
 
-        foreach (var digest in snapshot)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            yield return digest;
+            foreach (var digest in page)
+            {
+                yield return digest;
+            }
+
+            if (p == uint.MaxValue >> PartitionShift)
+            {
+                break;
+            }
         }
 
         await Task.CompletedTask.ConfigureAwait(false);
