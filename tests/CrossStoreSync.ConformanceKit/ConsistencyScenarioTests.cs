@@ -60,63 +60,36 @@ public abstract class ConsistencyScenarioTests
             set.Add(key);
         }
 
-        // Disjoint slices of the key space per drift and store.
+        // Each drift damages `count` keys spread over its own slice of the written keys, or inserts orphans.
         var slice = count / 20;
-        for (var i = 0; i < 100; i++)
+        var plan = new (ISyncStore Store, InconsistencyKind Kind, int Keys, int Slice, Func<ISyncStore, EntityKey, Task> Damage)[]
         {
-            var key = Item(i * slice / 100).Key;
-            await h.EraseAsync(h.Vectors, key);
-            Expect(h.Vectors, InconsistencyKind.Missing, key);
+            (h.Vectors, InconsistencyKind.Missing, 100, 0, h.EraseAsync),
+            (h.Vectors, InconsistencyKind.Stale, 50, 1, h.RollBackAsync),
+            (h.Vectors, InconsistencyKind.Corrupted, 20, 2, h.TamperAsync),
+            (h.Graph, InconsistencyKind.Missing, 40, 3, h.EraseAsync),
+            (h.Graph, InconsistencyKind.Stale, 10, 4, h.RollBackAsync),
+            (h.Graph, InconsistencyKind.Corrupted, 15, 5, h.TamperAsync),
+        };
+        foreach (var (store, kind, keys, part, damage) in plan)
+        {
+            for (var i = 0; i < keys; i++)
+            {
+                var key = Item((part * slice) + (i * slice / keys)).Key;
+                await damage(store, key);
+                Expect(store, kind, key);
+            }
         }
 
-        for (var i = 0; i < 50; i++)
+        // Stray records the source does not hold (for a graph: nodes left behind after deletes).
+        foreach (var (store, orphans, offset) in new[] { (h.Vectors, 30, 1000), ((ISyncStore)h.Graph, 25, 2000) })
         {
-            var key = Item(slice + (i * slice / 50)).Key;
-            await h.RollBackAsync(h.Vectors, key);
-            Expect(h.Vectors, InconsistencyKind.Stale, key);
-        }
-
-        for (var i = 0; i < 20; i++)
-        {
-            var key = Item((2 * slice) + (i * slice / 20)).Key;
-            await h.TamperAsync(h.Vectors, key);
-            Expect(h.Vectors, InconsistencyKind.Corrupted, key);
-        }
-
-        for (var i = 0; i < 30; i++)
-        {
-            var orphan = Item(count + 1000 + i);
-            await h.InsertOrphanAsync(h.Vectors, orphan);
-            Expect(h.Vectors, InconsistencyKind.Orphaned, orphan.Key);
-        }
-
-        for (var i = 0; i < 40; i++)
-        {
-            var key = Item((3 * slice) + (i * slice / 40)).Key;
-            await h.EraseAsync(h.Graph, key);
-            Expect(h.Graph, InconsistencyKind.Missing, key);
-        }
-
-        for (var i = 0; i < 10; i++)
-        {
-            var key = Item((4 * slice) + (i * slice / 10)).Key;
-            await h.RollBackAsync(h.Graph, key);
-            Expect(h.Graph, InconsistencyKind.Stale, key);
-        }
-
-        for (var i = 0; i < 15; i++)
-        {
-            var key = Item((5 * slice) + (i * slice / 15)).Key;
-            await h.TamperAsync(h.Graph, key);
-            Expect(h.Graph, InconsistencyKind.Corrupted, key);
-        }
-
-        // Graph nodes left behind after deletes: the source no longer holds them.
-        for (var i = 0; i < 25; i++)
-        {
-            var orphan = Item(count + 2000 + i);
-            await h.InsertOrphanAsync(h.Graph, orphan);
-            Expect(h.Graph, InconsistencyKind.Orphaned, orphan.Key);
+            for (var i = 0; i < orphans; i++)
+            {
+                var orphan = Item(count + offset + i);
+                await h.InsertOrphanAsync(store, orphan);
+                Expect(store, InconsistencyKind.Orphaned, orphan.Key);
+            }
         }
 
         return expected;
