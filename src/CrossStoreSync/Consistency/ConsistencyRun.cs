@@ -48,7 +48,7 @@ internal sealed class ConsistencyRun
                     continue;
                 }
 
-                sourceTrees[i].Add(SourceEntry.TreeKey((uint)(entry.KeyHash >> 32)), deep ? entry.Digest(kind, deep: true) : shared);
+                sourceTrees[i].Add(entry.KeyHash, deep ? entry.Digest(kind, deep: true) : shared);
             }
 
             if ((count & 0xFFFF) == 0)
@@ -68,7 +68,8 @@ internal sealed class ConsistencyRun
             long read = 0;
             await foreach (var d in store.ScanDigestsAsync(_collection, _options.Range, cancellationToken).ConfigureAwait(false))
             {
-                storeTree.Add(SourceEntry.TreeKey(d.Bucket), SourceEntry.StoreDigest(d, deep));
+                var keyHash = KeyHash.Compute(d.Key);
+                storeTree.Add(keyHash, SourceEntry.StoreDigest(d, keyHash, deep));
                 read++;
             }
 
@@ -102,7 +103,7 @@ internal sealed class ConsistencyRun
         var filter = BlockedBloomFilter.Create(Math.Max(1, await store.CountAsync(_collection, cancellationToken).ConfigureAwait(false)), _options.BloomBitsPerKey);
         await foreach (var d in store.ScanDigestsAsync(_collection, _options.Range, cancellationToken).ConfigureAwait(false))
         {
-            filter.Add((ulong)SourceEntry.StoreDigest(d, deep));
+            filter.Add((ulong)SourceEntry.StoreDigest(d, KeyHash.Compute(d.Key), deep));
             findings.EntriesRead++;
         }
 

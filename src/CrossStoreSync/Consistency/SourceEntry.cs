@@ -15,16 +15,9 @@ internal readonly record struct SourceEntry(EntityKey Key, ulong KeyHash, HlcTim
 
     /// <summary>The Merkle/Bloom digest of this entry as a store of <paramref name="kind"/> should report it.</summary>
     public UInt128 Digest(StoreKind kind, bool deep) =>
-        EntityDigestHash.Compute(TreeKey((uint)(KeyHash >> 32)), Version.Value, ContentHash, deep ? ProjectionHash.Compute(Entity!, kind) : UInt128.Zero);
+        EntityDigestHash.Compute(KeyHash, Version.Value, ContentHash, deep ? ProjectionHash.Compute(Entity!, kind) : UInt128.Zero);
 
-    /// <summary>The digest a store reports for <paramref name="digest"/>.</summary>
-    public static UInt128 StoreDigest(in EntityDigest digest, bool deep) =>
-        EntityDigestHash.Compute(TreeKey(digest.Bucket), digest.Version.Value, digest.RecordedHash, deep ? digest.ProjectionHash : UInt128.Zero);
-
-    /// <summary>
-    /// The key value digests and trees use: the recorded bucket (top 32 bits of the key hash) in the high half. The key
-    /// itself is already inside the content and projection hashes (the canonical encoding starts with it), so the
-    /// digest stays unique per key without hashing the key again for every entry read.
-    /// </summary>
-    public static ulong TreeKey(uint bucket) => (ulong)bucket << 32;
+    /// <summary>The digest a store reports for <paramref name="digest"/>; <paramref name="keyHash"/> is the key's 64-bit hash.</summary>
+    public static UInt128 StoreDigest(in EntityDigest digest, ulong keyHash, bool deep) =>
+        EntityDigestHash.Compute(keyHash, digest.Version.Value, digest.RecordedHash, deep ? digest.ProjectionHash : UInt128.Zero);
 }

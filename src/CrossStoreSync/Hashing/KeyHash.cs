@@ -19,9 +19,13 @@ public static class KeyHash
     /// <summary>Computes the key hash from the key's parts.</summary>
     public static ulong Compute(string collection, string id)
     {
-        var length = Encoding.UTF8.GetByteCount(collection) + 1 + Encoding.UTF8.GetByteCount(id);
+        ArgumentNullException.ThrowIfNull(collection);
+        ArgumentNullException.ThrowIfNull(id);
+
+        // An upper bound instead of an exact count: one encoding pass per part on the hot path of consistency checks.
+        var max = ((collection.Length + id.Length) * 3) + 1;
         byte[]? rented = null;
-        var buffer = length <= StackLimit ? stackalloc byte[StackLimit] : (rented = ArrayPool<byte>.Shared.Rent(length));
+        var buffer = max <= StackLimit ? stackalloc byte[StackLimit] : (rented = ArrayPool<byte>.Shared.Rent(max));
         try
         {
             var written = Encoding.UTF8.GetBytes(collection, buffer);
