@@ -138,12 +138,14 @@ internal sealed class StoreDispatcher
         catch (ChangeLogCorruptedException ex)
         {
             // Never skip a corrupted record: stop here, say so loudly, and look again later (an operator may repair it).
+            // The event repeats on every attempt, so a subscriber that arrives later still learns why it is stuck.
             if (!Faulted)
             {
                 Faulted = true;
                 SyncLog.LogCorrupted(_logger, Name, cursor, ex.Lsn, ex.Field, ex);
-                _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, ex.Lsn, ex.Lsn, 0, null, ex.Message, 0, _time.GetUtcNow()));
             }
+
+            _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, ex.Lsn, ex.Lsn, 0, null, ex.Message, 0, _time.GetUtcNow()));
 
             await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
             return cursor;
