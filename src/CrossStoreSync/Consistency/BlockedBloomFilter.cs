@@ -296,9 +296,9 @@ public sealed class BlockedBloomFilter
     private static ref ulong BlockOf(ref ulong blocks, uint blockMask, ulong hash) =>
         ref Unsafe.Add(ref blocks, (nuint)((uint)(hash >> 32) & blockMask) * UInt64sPerBlock);
 
-    // The low 32 bits of a hash in memory, in all eight lanes. Broadcasting from memory is a load (or, with AVX-512,
-    // folds into the multiply) rather than two shuffle-port operations from a register; batch loops measure ~25%
-    // faster with it. Only the x86 vector path uses it, so the low half is the first four bytes (little-endian).
+    // The low 32 bits of a hash in memory, in all eight lanes. Broadcasting straight from memory is a load-port
+    // operation instead of a shuffle from a general register; the batch loops measured ~25% faster with it. Only the
+    // x86 vector path uses it, so the low half is the first four bytes (little-endian).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<uint> BroadcastLowHalf(ref ulong hash) => Vector256.Create(Unsafe.As<ulong, uint>(ref hash));
 
