@@ -43,6 +43,13 @@ public sealed class MerkleTree
     /// <summary>The largest supported depth (16,777,216 leaves; the tree takes 512 MiB).</summary>
     public const int MaxDepth = 24;
 
+    // AddRange's bulk path: trees of depth GroupedMinDepth or more (leaves of 16 MiB and up) add large batches in groups
+    // of 2^GroupDepth leaves (256 KiB), or in 2^MaxGroupBits larger groups below depth 20. Measured: up to depth 19
+    // adding in input order is as fast, the leaves still being few enough to stay cached.
+    private const int GroupedMinDepth = 20;
+    private const int GroupDepth = 14;
+    private const int MaxGroupBits = 6;
+
     private readonly UInt128[] _nodes;
     private readonly int _shift;
     private bool _stale;
@@ -126,18 +133,90 @@ public sealed class MerkleTree
             ThrowLengthMismatch(keyHashes.Length, digests.Length, nameof(digests));
         }
 
-        // keyHash >> _shift is below LeafCount, so every write stays inside the leaf half of the array.
-        ref var leaves = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_nodes), LeafCount);
-        ref var keys = ref MemoryMarshal.GetReference(keyHashes);
-        ref var values = ref MemoryMarshal.GetReference(digests);
-        var shift = _shift;
-        for (nint i = 0; i < keyHashes.Length; i++)
+        if (Depth >= GroupedMinDepth && keyHashes.Length >= LeafCount)
         {
-            Unsafe.Add(ref leaves, (nint)(Unsafe.Add(ref keys, i) >> shift)) += Unsafe.Add(ref values, i);
+            AddGroupedByLeafPrefix(keyHashes, digests);
+        }
+        else
+        {
+            // keyHash >> _shift is below LeafCount, so every write stays inside the leaf half of the array.
+            ref var leaves = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_nodes), LeafCount);
+            ref var keys = ref MemoryMarshal.GetReference(keyHashes);
+            ref var values = ref MemoryMarshal.GetReference(digests);
+            var shift = _shift;
+            for (nint i = 0; i < keyHashes.Length; i++)
+            {
+                Unsafe.Add(ref leaves, (nint)(Unsafe.Add(ref keys, i) >> shift)) += Unsafe.Add(ref values, i);
+            }
         }
 
         EntryCount += keyHashes.Length;
         _stale |= keyHashes.Length != 0;
+    }
+
+    /// <summary>
+    /// The bulk path of <see cref="AddRange"/> for trees whose leaves outgrow a core's cache. Adding in input order
+    /// would miss the cache on almost every entry, so the batch is added in chunks, each first grouped (a counting
+    /// sort) by the top bits of the leaf index, so that each group's additions fall into one slice of the leaves that
+    /// stays in cache while the group is added: 2^14 leaves (256 KiB) up to depth 20, 64 larger slices below.
+    /// </summary>
+    /// <remarks>
+    /// The chunk is staged in the internal-node half of the array: those nodes are recomputed from the leaves on the
+    /// next read anyway, so staging costs no memory and no allocation. A staged entry is three 64-bit words (digest
+    /// low, digest high, leaf index) so that each group is one sequential write stream; a chunk holds
+    /// ⅔ × <see cref="LeafCount"/> entries. At most 2^<see cref="MaxGroupBits"/> groups: more write streams than that
+    /// measured slower. Measured ~30% faster than adding in input order for 10M entries at depth 20
+    /// (benchmarks/results/merkle.md).
+    /// </remarks>
+    private void AddGroupedByLeafPrefix(ReadOnlySpan<ulong> keyHashes, ReadOnlySpan<UInt128> digests)
+    {
+        var staging = MemoryMarshal.Cast<UInt128, ulong>(_nodes.AsSpan(1, LeafCount - 1));
+        var chunk = staging.Length / 3;
+        ref var staged = ref MemoryMarshal.GetReference(staging);
+        ref var leaves = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_nodes), LeafCount);
+
+        var groupBits = Math.Min(MaxGroupBits, Depth - GroupDepth);
+        var groupShift = 64 - groupBits;
+        var leafToGroup = Depth - groupBits;
+        var shift = _shift;
+        Span<int> next = stackalloc int[(1 << MaxGroupBits) + 1];
+        next = next[..((1 << groupBits) + 1)];
+        ref var nextRef = ref MemoryMarshal.GetReference(next);
+
+        for (var start = 0; start < keyHashes.Length; start += chunk)
+        {
+            var count = Math.Min(chunk, keyHashes.Length - start);
+            ref var keys = ref Unsafe.Add(ref MemoryMarshal.GetReference(keyHashes), start);
+            ref var values = ref Unsafe.Add(ref MemoryMarshal.GetReference(digests), start);
+
+            // Count per group (shifted by one), then prefix sums: next[g] = the slot where group g's entries start.
+            next.Clear();
+            for (nint i = 0; i < count; i++)
+            {
+                Unsafe.Add(ref nextRef, (nint)(Unsafe.Add(ref keys, i) >> groupShift) + 1)++;
+            }
+
+            for (var g = 1; g < next.Length; g++)
+            {
+                next[g] += next[g - 1];
+            }
+
+            // Every slot is below count <= chunk, so 3 × slot + 2 stays inside the staging area.
+            for (nint i = 0; i < count; i++)
+            {
+                var leaf = Unsafe.Add(ref keys, i) >> shift;
+                var at = 3 * (nint)Unsafe.Add(ref nextRef, (nint)(leaf >> leafToGroup))++;
+                var digest = Unsafe.Add(ref values, i);
+                Unsafe.Add(ref staged, at) = (ulong)digest;
+                Unsafe.Add(ref staged, at + 1) = (ulong)(digest >> 64);
+                Unsafe.Add(ref staged, at + 2) = leaf;
+            }
+
+            for (nint at = 0; at < 3 * (nint)count; at += 3)
+            {
+                Unsafe.Add(ref leaves, (nint)Unsafe.Add(ref staged, at + 2)) += new UInt128(Unsafe.Add(ref staged, at + 1), Unsafe.Add(ref staged, at));
+            }
+        }
     }
 
     /// <summary>The value of leaf <paramref name="leafIndex"/>: the sum of the digests in it.</summary>
