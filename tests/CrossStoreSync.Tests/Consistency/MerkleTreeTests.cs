@@ -106,12 +106,12 @@ public sealed class MerkleTreeTests
     }
 
     // From depth 20, AddRange takes its grouped bulk path for batches of at least 2^20 entries; it stages chunks of
-    // 699,050 entries in the internal nodes, so these sizes cover the direct path, a partial last chunk, exact chunks
+    // 838,860 entries in the internal nodes, so these sizes cover the direct path, a partial last chunk, exact chunks
     // and several chunks.
     [Theory]
     [InlineData(1_048_575, 1)]
     [InlineData(1_048_576, 2)]
-    [InlineData(1_398_100, 3)]
+    [InlineData(1_677_720, 3)]
     [InlineData(2_200_000, 4)]
     public void Bulk_add_of_a_large_batch_equals_adding_one_by_one(int count, int seed)
     {
