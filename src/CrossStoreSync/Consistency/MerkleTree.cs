@@ -43,6 +43,14 @@ public sealed class MerkleTree
     /// <summary>The largest supported depth (16,777,216 leaves; the tree takes 512 MiB).</summary>
     public const int MaxDepth = 24;
 
+    // AddRange's bulk path: trees of depth GroupedMinDepth or more (leaves of 16 MiB and up) add large batches in groups
+    // of 2^GroupDepth leaves (256 KiB), or in 2^MaxGroupBits larger groups in deeper trees. Measured: up to depth 19
+    // adding in input order is as fast, the leaves still being few enough to stay cached.
+    private const int GroupedMinDepth = 20;
+    private const int GroupDepth = 14;
+    private const int MaxGroupBits = 6;
+    private const int StagedEntryBytes = 20;
+
     private readonly UInt128[] _nodes;
     private readonly int _shift;
     private bool _stale;
@@ -107,7 +115,7 @@ public sealed class MerkleTree
         _stale = true;
     }
 
-    /// <summary>Removes a digest added earlier with <see cref="Add"/>. O(1).</summary>
+    /// <summary>Removes a digest added earlier with <see cref="Add"/> or <see cref="AddRange"/>. O(1).</summary>
     /// <param name="keyHash">The key hash it was added with.</param>
     /// <param name="digest">The digest it was added with.</param>
     public void Remove(ulong keyHash, UInt128 digest)
@@ -118,6 +126,11 @@ public sealed class MerkleTree
     }
 
     /// <summary>Adds many digests at once: <c>digests[i]</c> is added to the leaf of <c>keyHashes[i]</c>.</summary>
+    /// <remarks>
+    /// O(n), no allocation; internal nodes are recomputed when next read. Batches of at least <see cref="LeafCount"/>
+    /// entries into trees of depth 20 or more are grouped by leaf before they are added, which keeps the additions
+    /// in cache; the result is the same as adding the entries one by one in any order.
+    /// </remarks>
     /// <exception cref="ArgumentException">The spans differ in length.</exception>
     public void AddRange(ReadOnlySpan<ulong> keyHashes, ReadOnlySpan<UInt128> digests)
     {
@@ -126,18 +139,90 @@ public sealed class MerkleTree
             ThrowLengthMismatch(keyHashes.Length, digests.Length, nameof(digests));
         }
 
-        // keyHash >> _shift is below LeafCount, so every write stays inside the leaf half of the array.
-        ref var leaves = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_nodes), LeafCount);
-        ref var keys = ref MemoryMarshal.GetReference(keyHashes);
-        ref var values = ref MemoryMarshal.GetReference(digests);
-        var shift = _shift;
-        for (nint i = 0; i < keyHashes.Length; i++)
+        if (Depth >= GroupedMinDepth && keyHashes.Length >= LeafCount)
         {
-            Unsafe.Add(ref leaves, (nint)(Unsafe.Add(ref keys, i) >> shift)) += Unsafe.Add(ref values, i);
+            AddGroupedByLeafPrefix(keyHashes, digests);
+        }
+        else
+        {
+            // keyHash >> _shift is below LeafCount, so every write stays inside the leaf half of the array.
+            ref var leaves = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_nodes), LeafCount);
+            ref var keys = ref MemoryMarshal.GetReference(keyHashes);
+            ref var values = ref MemoryMarshal.GetReference(digests);
+            var shift = _shift;
+            for (nint i = 0; i < keyHashes.Length; i++)
+            {
+                Unsafe.Add(ref leaves, (nint)(Unsafe.Add(ref keys, i) >> shift)) += Unsafe.Add(ref values, i);
+            }
         }
 
         EntryCount += keyHashes.Length;
         _stale |= keyHashes.Length != 0;
+    }
+
+    /// <summary>
+    /// The bulk path of <see cref="AddRange"/> for trees whose leaves outgrow the cache. Adding in input order would
+    /// miss the cache on almost every entry, so the batch is added in chunks, each first grouped (a counting sort) by
+    /// the top bits of the leaf index, so that each group's additions fall into one slice of the leaves that stays in
+    /// cache while the group is added: 2^14 leaves (256 KiB) at depth 20, 64 larger slices below.
+    /// </summary>
+    /// <remarks>
+    /// The chunk is staged in the internal-node half of the array: those nodes are recomputed from the leaves on the
+    /// next read anyway, so staging costs no memory and no allocation. A staged entry is a 20-byte record (digest,
+    /// 32-bit leaf index), so each group is one sequential write stream and a chunk holds 0.8 × <see cref="LeafCount"/>
+    /// entries. Measured on 10M entries at depth 20: 121 ms against 204 ms in input order; 64 groups beat 16, 32 and
+    /// 128 (slices too large, or too many write streams); 20-byte records beat 24-byte ones and separate digest and
+    /// index arrays (benchmarks/results/merkle.md).
+    /// </remarks>
+    private void AddGroupedByLeafPrefix(ReadOnlySpan<ulong> keyHashes, ReadOnlySpan<UInt128> digests)
+    {
+        var staging = MemoryMarshal.AsBytes(_nodes.AsSpan(1, LeafCount - 1));
+        var chunk = staging.Length / StagedEntryBytes;
+        ref var staged = ref MemoryMarshal.GetReference(staging);
+        ref var leaves = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_nodes), LeafCount);
+
+        var groupBits = Math.Min(MaxGroupBits, Depth - GroupDepth);
+        var groupShift = 64 - groupBits;
+        var leafToGroup = Depth - groupBits;
+        var shift = _shift;
+        Span<int> next = stackalloc int[(1 << MaxGroupBits) + 1];
+        next = next[..((1 << groupBits) + 1)];
+        ref var nextRef = ref MemoryMarshal.GetReference(next);
+
+        for (var start = 0; start < keyHashes.Length; start += chunk)
+        {
+            var count = Math.Min(chunk, keyHashes.Length - start);
+            ref var keys = ref Unsafe.Add(ref MemoryMarshal.GetReference(keyHashes), start);
+            ref var values = ref Unsafe.Add(ref MemoryMarshal.GetReference(digests), start);
+
+            // Count per group (shifted by one), then prefix sums: next[g] = the record where group g's entries start.
+            next.Clear();
+            for (nint i = 0; i < count; i++)
+            {
+                Unsafe.Add(ref nextRef, (nint)(Unsafe.Add(ref keys, i) >> groupShift) + 1)++;
+            }
+
+            for (var g = 1; g < next.Length; g++)
+            {
+                next[g] += next[g - 1];
+            }
+
+            // Every record index is below count <= chunk, so every record lies inside the staging bytes.
+            for (nint i = 0; i < count; i++)
+            {
+                var leaf = (int)(Unsafe.Add(ref keys, i) >> shift);
+                var at = StagedEntryBytes * (nint)Unsafe.Add(ref nextRef, leaf >> leafToGroup)++;
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref staged, at), Unsafe.Add(ref values, i));
+                Unsafe.WriteUnaligned(ref Unsafe.Add(ref staged, at + 16), leaf);
+            }
+
+            var end = StagedEntryBytes * (nint)count;
+            for (nint at = 0; at < end; at += StagedEntryBytes)
+            {
+                Unsafe.Add(ref leaves, Unsafe.ReadUnaligned<int>(ref Unsafe.Add(ref staged, at + 16))) +=
+                    Unsafe.ReadUnaligned<UInt128>(ref Unsafe.Add(ref staged, at));
+            }
+        }
     }
 
     /// <summary>The value of leaf <paramref name="leafIndex"/>: the sum of the digests in it.</summary>
@@ -169,9 +254,11 @@ public sealed class MerkleTree
     /// <summary>Removes every entry.</summary>
     public void Clear()
     {
-        Array.Clear(_nodes);
+        // Only the leaves are zeroed: the internal nodes are recomputed (to zero, or from new entries) when next read,
+        // which saves writing half the array on every rebuild.
+        Array.Clear(_nodes, LeafCount, LeafCount);
         EntryCount = 0;
-        _stale = false;
+        _stale = true;
     }
 
     /// <summary>
@@ -204,40 +291,34 @@ public sealed class MerkleTree
             return 0;
         }
 
-        // Depth-first, left child first, so leaves come out in ascending order. Each level holds at most one pending
-        // right sibling, so the stack never exceeds depth + 1 entries.
-        var leafCount = left.LeafCount;
-        Span<int> stack = stackalloc int[MaxDepth + 2];
-        var top = 0;
-        stack[top++] = 1;
-        while (top > 0)
+        CollectDiffering(ref l, ref r, 1, left.LeafCount, destination);
+        return destination.Count;
+    }
+
+    // Depth-first, left child first, so leaves come out in ascending order; called only for nodes whose values differ.
+    // Recursion is at most MaxDepth + 1 frames deep and measured ~10% faster than an explicit stack.
+    private static void CollectDiffering(ref UInt128 left, ref UInt128 right, int node, int leafCount, List<int> destination)
+    {
+        if (node >= leafCount)
         {
-            var node = stack[--top];
-            if (node >= leafCount)
-            {
-                destination.Add(node - leafCount);
-                continue;
-            }
-
-            var child = node << 1;
-            if (Unsafe.Add(ref l, child) != Unsafe.Add(ref r, child))
-            {
-                // The left children differ; the right ones may or may not.
-                if (Unsafe.Add(ref l, child + 1) != Unsafe.Add(ref r, child + 1))
-                {
-                    stack[top++] = child + 1;
-                }
-
-                stack[top++] = child;
-            }
-            else
-            {
-                // This node differs and its left children agree, so (node = left + right) its right children differ.
-                stack[top++] = child + 1;
-            }
+            destination.Add(node - leafCount);
+            return;
         }
 
-        return destination.Count;
+        var child = node << 1;
+        if (Unsafe.Add(ref left, child) != Unsafe.Add(ref right, child))
+        {
+            CollectDiffering(ref left, ref right, child, leafCount, destination);
+            if (Unsafe.Add(ref left, child + 1) != Unsafe.Add(ref right, child + 1))
+            {
+                CollectDiffering(ref left, ref right, child + 1, leafCount, destination);
+            }
+        }
+        else
+        {
+            // The node differs and its left children agree, so (node = left + right) its right children differ.
+            CollectDiffering(ref left, ref right, child + 1, leafCount, destination);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -105,6 +105,40 @@ public sealed class MerkleTreeTests
         }).QuickCheckThrowOnFailure();
     }
 
+    // From depth 20, AddRange takes its grouped bulk path for batches of at least 2^20 entries; it stages chunks of
+    // 838,860 entries in the internal nodes, so these sizes cover the direct path, a partial last chunk, exact chunks
+    // and several chunks.
+    [Theory]
+    [InlineData(1_048_575, 1)]
+    [InlineData(1_048_576, 2)]
+    [InlineData(1_677_720, 3)]
+    [InlineData(2_200_000, 4)]
+    public void Bulk_add_of_a_large_batch_equals_adding_one_by_one(int count, int seed)
+    {
+        const int Depth = 20;
+        var random = new Random(seed);
+        var keys = new ulong[count];
+        var digests = new UInt128[count];
+        random.NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(keys.AsSpan()));
+        random.NextBytes(System.Runtime.InteropServices.MemoryMarshal.AsBytes(digests.AsSpan()));
+
+        // Both trees start non-empty with fresh internal nodes, which the bulk path overwrites as scratch.
+        var bulk = new MerkleTree(Depth);
+        var oneByOne = new MerkleTree(Depth);
+        bulk.Add(keys[0], 42);
+        oneByOne.Add(keys[0], 42);
+        _ = bulk.Root;
+
+        bulk.AddRange(keys, digests);
+        for (var i = 0; i < count; i++)
+        {
+            oneByOne.Add(keys[i], digests[i]);
+        }
+
+        AssertEqualInEveryNode(oneByOne, bulk);
+        Assert.Equal(count + 1, bulk.EntryCount);
+    }
+
     [Fact]
     public void Adding_and_removing_entries_one_by_one_equals_a_rebuild_from_the_final_set()
     {

@@ -57,7 +57,7 @@ public sealed class EntityDigestHashTests
     }
 
     [Fact]
-    public void Digest_is_stable_across_processes_and_releases()
+    public void Digest_matches_the_pinned_test_vectors()
     {
         // Pinned values: a change here changes every stored tree and must be a deliberate format change.
         Assert.Equal(
