@@ -98,6 +98,7 @@ public abstract class StoreConformanceTests : IAsyncLifetime
         Assert.Equal(change.ContentHash, digest.Value.RecordedHash);
         Assert.Equal(ProjectionHash.Compute(entity, Store.Kind), digest.Value.ProjectionHash);
         Assert.Equal(KeyHash.Bucket(entity.Key), digest.Value.Bucket);
+        Assert.Equal(KeyHash.Compute(entity.Key), digest.Value.GetKeyHash());
         Assert.Equal(1, await Store.CountAsync(Items, CancellationToken.None));
     }
 

@@ -89,8 +89,9 @@ public abstract class InMemorySyncStore : ISyncStore
                     continue;
                 }
 
-                var bucket = KeyHash.Bucket(change.Key);
-                slot = new Stored(change.Version, change.ContentHash, bucket, change.Entity);
+                var keyHash = KeyHash.Compute(change.Key);
+                var bucket = (uint)(keyHash >> 32);
+                slot = new Stored(change.Version, change.ContentHash, bucket, change.Entity, null, keyHash);
                 if (!exists)
                 {
                     AddToPartition(change.Key, bucket);
@@ -257,9 +258,10 @@ public abstract class InMemorySyncStore : ISyncStore
         ArgumentNullException.ThrowIfNull(entity);
         lock (_gate)
         {
-            var bucket = KeyHash.Bucket(entity.Key);
+            var keyHash = KeyHash.Compute(entity.Key);
+            var bucket = (uint)(keyHash >> 32);
             ref var slot = ref CollectionsMarshal.GetValueRefOrAddDefault(_records, entity.Key, out var exists);
-            slot = new Stored(version, EntityEncoding.ComputeContentHash(entity), bucket, entity);
+            slot = new Stored(version, EntityEncoding.ComputeContentHash(entity), bucket, entity, null, keyHash);
             if (!exists)
             {
                 AddToPartition(entity.Key, bucket);
@@ -286,7 +288,7 @@ public abstract class InMemorySyncStore : ISyncStore
             CollectionsMarshal.GetValueRefOrNullRef(_records, key) = stored with { Projection = projection };
         }
 
-        return new EntityDigest(key, stored.Version, stored.Hash, projection.Value, stored.Bucket);
+        return new EntityDigest(key, stored.Version, stored.Hash, projection.Value, stored.Bucket, stored.KeyHash);
     }
 
     /// <summary>One record: the <c>_sync</c> metadata and the entity (null for a tombstone).</summary>
@@ -295,5 +297,6 @@ public abstract class InMemorySyncStore : ISyncStore
     /// <param name="Bucket">The recorded bucket.</param>
     /// <param name="Entity">The entity, or null for a tombstone.</param>
     /// <param name="Projection">The projection hash of <paramref name="Entity"/>, computed on the first digest read and kept until the entity changes.</param>
-    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity, UInt128? Projection = null);
+    /// <param name="KeyHash">The key's 64-bit hash, kept so digest readers need not recompute it.</param>
+    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity, UInt128? Projection = null, ulong KeyHash = 0);
 }

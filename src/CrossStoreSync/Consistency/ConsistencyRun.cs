@@ -68,7 +68,7 @@ internal sealed class ConsistencyRun
             long read = 0;
             await foreach (var d in store.ScanDigestsAsync(_collection, _options.Range, cancellationToken).ConfigureAwait(false))
             {
-                var keyHash = KeyHash.Compute(d.Key);
+                var keyHash = d.GetKeyHash();
                 storeTree.Add(keyHash, SourceEntry.StoreDigest(d, keyHash, deep));
                 read++;
             }
@@ -103,7 +103,7 @@ internal sealed class ConsistencyRun
         var filter = BlockedBloomFilter.Create(Math.Max(1, await store.CountAsync(_collection, cancellationToken).ConfigureAwait(false)), _options.BloomBitsPerKey);
         await foreach (var d in store.ScanDigestsAsync(_collection, _options.Range, cancellationToken).ConfigureAwait(false))
         {
-            filter.Add((ulong)SourceEntry.StoreDigest(d, KeyHash.Compute(d.Key), deep));
+            filter.Add((ulong)SourceEntry.StoreDigest(d, d.GetKeyHash(), deep));
             findings.EntriesRead++;
         }
 
@@ -137,14 +137,14 @@ internal sealed class ConsistencyRun
         var sourceFilter = BlockedBloomFilter.Create(Math.Max(1, count), _options.BloomBitsPerKey);
         await foreach (var d in source.ScanDigestsAsync(_collection, _options.Range, cancellationToken).ConfigureAwait(false))
         {
-            sourceFilter.Add(KeyHash.Compute(d.Key));
+            sourceFilter.Add(d.GetKeyHash());
         }
 
         var orphanCandidates = new List<EntityDigest>(BatchSize);
         await foreach (var d in store.ScanDigestsAsync(_collection, _options.Range, cancellationToken).ConfigureAwait(false))
         {
             findings.EntriesRead++;
-            if (!sourceFilter.MayContain(KeyHash.Compute(d.Key)))
+            if (!sourceFilter.MayContain(d.GetKeyHash()))
             {
                 orphanCandidates.Add(d);
                 if (orphanCandidates.Count == BatchSize)

@@ -19,7 +19,7 @@ internal sealed class SourceReader(IDocumentStore source, string collection)
         {
             await foreach (var d in source.ScanDigestsAsync(collection, range, cancellationToken).ConfigureAwait(false))
             {
-                yield return new SourceEntry(d.Key, KeyHash.Compute(d.Key), d.Version, d.RecordedHash, null);
+                yield return new SourceEntry(d.Key, d.GetKeyHash(), d.Version, d.RecordedHash, null);
             }
 
             yield break;

@@ -16,7 +16,12 @@ public sealed record VersionedEntity(SyncEntity Entity, HlcTimestamp Version, UI
 /// content with <see cref="Hashing.ProjectionHash"/>; differs from the expected projection when the record was
 /// edited outside the library.</param>
 /// <param name="Bucket">The recorded bucket (<c>_sync.bucket</c>, top 32 bits of the key hash).</param>
-public readonly record struct EntityDigest(EntityKey Key, HlcTimestamp Version, UInt128 RecordedHash, UInt128 ProjectionHash, uint Bucket);
+/// <param name="KeyHash">The key's full 64-bit <see cref="Hashing.KeyHash"/> when the store keeps it, or 0 when readers must compute it.</param>
+public readonly record struct EntityDigest(EntityKey Key, HlcTimestamp Version, UInt128 RecordedHash, UInt128 ProjectionHash, uint Bucket, ulong KeyHash = 0)
+{
+    /// <summary>The key's 64-bit hash: the stored one, or computed from the key.</summary>
+    public ulong GetKeyHash() => KeyHash != 0 ? KeyHash : Hashing.KeyHash.Compute(Key);
+}
 
 /// <summary>An inclusive range of 32-bit buckets (the top 32 bits of <see cref="Hashing.KeyHash"/>).</summary>
 /// <param name="First">First bucket, inclusive.</param>
