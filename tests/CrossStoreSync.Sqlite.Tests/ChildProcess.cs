@@ -70,8 +70,6 @@ public sealed class ChildProcess : IDisposable
         return _process.ExitCode;
     }
 
-    public string ReadError() => _process.StandardError.ReadToEnd();
-
     public void Dispose()
     {
         if (!_process.HasExited)

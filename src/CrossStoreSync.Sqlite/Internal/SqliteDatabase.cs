@@ -19,7 +19,6 @@ internal sealed class SqliteDatabase : IAsyncDisposable
     private readonly int _maxGroup;
     private int _disposed;
     private long _commits;
-    private long _operations;
 
     public SqliteDatabase(string path, bool durable, int maxGroup = 256)
     {
@@ -51,11 +50,6 @@ internal sealed class SqliteDatabase : IAsyncDisposable
     /// <summary>Transactions committed so far; with group commit it grows slower than the number of write operations.</summary>
     public long CommitCount => Interlocked.Read(ref _commits);
 
-    /// <summary>Write operations completed so far.</summary>
-    public long OperationCount => Interlocked.Read(ref _operations);
-
-    /// <summary>Fires on the writer thread after each committed group; used to publish state that must follow the commit.</summary>
-    public event Action? Committed;
 
     /// <summary>Runs <paramref name="work"/> on the writer inside the current group transaction; completes after the group commits.</summary>
     /// <remarks>
@@ -90,6 +84,9 @@ internal sealed class SqliteDatabase : IAsyncDisposable
         SqliteConnection.ClearPool(_writer);
         await _writer.DisposeAsync().ConfigureAwait(false);
     }
+
+    /// <summary>SQLITE_BUSY, SQLITE_LOCKED, SQLITE_IOERR and SQLITE_FULL can pass; everything else is permanent.</summary>
+    internal static bool IsTransient(SqliteException exception) => exception.SqliteErrorCode is 5 or 6 or 10 or 13;
 
     internal static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
@@ -168,8 +165,6 @@ internal sealed class SqliteDatabase : IAsyncDisposable
         }
 
         Interlocked.Increment(ref _commits);
-        Interlocked.Add(ref _operations, group.Count);
-        Committed?.Invoke();
         foreach (var operation in group)
         {
             operation.Complete();
@@ -178,7 +173,7 @@ internal sealed class SqliteDatabase : IAsyncDisposable
 
     private void FailAll(List<WriteOperation> group, Exception ex)
     {
-        var error = new SyncStoreException($"SQLite commit to '{Path}' failed: {ex.Message}", isTransient: ex is SqliteException { SqliteErrorCode: 5 or 6 or 10 or 13 }, System.IO.Path.GetFileName(Path), null, "commit", ex);
+        var error = new SyncStoreException($"SQLite commit to '{Path}' failed: {ex.Message}", isTransient: ex is SqliteException sqlite && IsTransient(sqlite), System.IO.Path.GetFileName(Path), null, "commit", ex);
         foreach (var operation in group)
         {
             operation.Fail(error);

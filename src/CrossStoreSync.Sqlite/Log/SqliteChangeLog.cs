@@ -131,7 +131,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         }
         catch (SqliteException ex)
         {
-            throw new SyncStoreException($"SQLite source '{Documents.Name}' rejected the write: {ex.Message}", ex.SqliteErrorCode is 5 or 6 or 10 or 13, Documents.Name, changes[0].Key, "apply", ex);
+            throw new SyncStoreException($"SQLite source '{Documents.Name}' rejected the write: {ex.Message}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
         }
     }
 

@@ -107,12 +107,15 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             return;
         }
 
-        // One query for the page's edges: the page is ordered by (bucket, id), and so is the edge index.
-        var edgesById = new Dictionary<string, List<SyncEdge>>(StringComparer.Ordinal);
-        using (var command = connection.CreateCommand())
+        // A scan page is ordered by (bucket, id), as the edge index is: one range query reads its edges. Rows found by
+        // id lookup are not ordered, so each reads its own edges.
+        Dictionary<string, List<SyncEdge>>? edgesById = null;
+        if (IsOrderedByBucket(rows))
         {
+            edgesById = new Dictionary<string, List<SyncEdge>>(StringComparer.Ordinal);
+            using var command = connection.CreateCommand();
             command.CommandText = """
-                SELECT src_id, type, dst_collection, dst_id, properties FROM edges
+                SELECT type, dst_collection, dst_id, properties, src_id FROM edges
                 WHERE src_collection = $c AND (src_bucket, src_id) >= ($fb, $fid) AND (src_bucket, src_id) <= ($lb, $lid)
                 """;
             command.Parameters.AddWithValue("$c", collection);
@@ -123,30 +126,27 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             using var reader = command.ExecuteReader();
             while (reader.Read())
             {
-                var id = reader.GetString(0);
+                var id = reader.GetString(4);
                 if (!edgesById.TryGetValue(id, out var list))
                 {
                     edgesById[id] = list = [];
                 }
 
-                list.Add(new SyncEdge(reader.GetString(1), EntityKey.Trusted(reader.GetString(2), reader.GetString(3)), reader.IsDBNull(4) ? default : (byte[])reader[4]));
+                list.Add(ReadEdge(reader));
             }
         }
 
-        // Rows reached by id lookup (ReadDigests) are not ordered by bucket; the range query above still covers them
-        // only if they are contiguous, so fall back to a per-row query for any row the range missed.
-        var ordered = IsOrderedByBucket(rows);
         foreach (var row in rows)
         {
-            if (!edgesById.TryGetValue(row.Id, out var edges) && !ordered)
-            {
-                edges = ReadEdges(connection, collection, row.Id);
-            }
-
+            var edges = edgesById is null ? ReadEdges(connection, collection, row.Id) : edgesById.GetValueOrDefault(row.Id);
             var entity = new SyncEntity(EntityKey.Trusted(collection, row.Id), default, default, edges ?? []);
             row.Projection = ProjectionHash.Compute(entity, StoreKind.Graph);
         }
     }
+
+    /// <summary>Reads an edge from columns <c>type, dst_collection, dst_id, properties</c> at ordinals 0..3.</summary>
+    private static SyncEdge ReadEdge(SqliteDataReader reader) =>
+        new(reader.GetString(0), EntityKey.Trusted(reader.GetString(1), reader.GetString(2)), reader.IsDBNull(3) ? default : (byte[])reader[3]);
 
     private static bool IsOrderedByBucket(List<DigestRow> rows)
     {
@@ -173,7 +173,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
         var list = new List<SyncEdge>();
         while (reader.Read())
         {
-            list.Add(new SyncEdge(reader.GetString(0), EntityKey.Trusted(reader.GetString(1), reader.GetString(2)), reader.IsDBNull(3) ? default : (byte[])reader[3]));
+            list.Add(ReadEdge(reader));
         }
 
         return list;

@@ -212,7 +212,7 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
     }
 
     private protected SyncStoreException Translate(SqliteException ex, string operation) =>
-        new($"SQLite store '{Name}' failed to {operation}: {ex.Message}", isTransient: ex.SqliteErrorCode is 5 or 6 or 10 or 13, Name, null, operation, ex);
+        new($"SQLite store '{Name}' failed to {operation}: {ex.Message}", isTransient: SqliteDatabase.IsTransient(ex), Name, null, operation, ex);
 
     private static List<DigestRow> ReadRows(SqliteCommand command)
     {

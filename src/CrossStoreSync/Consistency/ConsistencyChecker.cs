@@ -43,7 +43,7 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
 
                 break;
             default:
-                var sampled = await run.CompareSampleAsync(accumulators, cancellationToken).ConfigureAwait(false);
+                await run.CompareSampleAsync(accumulators, cancellationToken).ConfigureAwait(false);
                 var total = await topology.Source.CountAsync(collection, cancellationToken).ConfigureAwait(false);
                 for (var i = 0; i < accumulators.Length; i++)
                 {
@@ -54,7 +54,6 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
                     estimates[i] = new SamplingEstimate(trials, findings.Total, rate, lower, upper, options.ConfidenceLevel, (long)Math.Round(rate * total));
                 }
 
-                _ = sampled;
                 break;
         }
 

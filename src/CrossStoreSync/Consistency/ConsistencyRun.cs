@@ -183,7 +183,7 @@ internal sealed class ConsistencyRun
     }
 
     /// <summary>Sampling mode: a random set of leaves compared entry by entry in every replica.</summary>
-    public async Task<long> CompareSampleAsync(IReadOnlyList<(ISyncStore Store, FindingAccumulator Findings)> replicas, CancellationToken cancellationToken)
+    public async Task CompareSampleAsync(IReadOnlyList<(ISyncStore Store, FindingAccumulator Findings)> replicas, CancellationToken cancellationToken)
     {
         var depth = _options.MerkleDepth;
         var shift = 32 - depth;
@@ -200,23 +200,20 @@ internal sealed class ConsistencyRun
 
         var leaves = chosen.Order().ToList();
         var ranges = MergeLeaves(leaves, depth);
-        long sampled = 0;
         foreach (var (store, findings) in replicas)
         {
             findings.BucketsCompared = take;
             long done = 0;
             foreach (var range in ranges)
             {
-                sampled += await CompareRangeAsync(store, findings, range, cancellationToken).ConfigureAwait(false);
+                await CompareRangeAsync(store, findings, range, cancellationToken).ConfigureAwait(false);
                 Report(store.Name, "compare", findings.EntriesRead, ++done, ranges.Count);
             }
         }
-
-        return replicas.Count == 0 ? 0 : sampled / replicas.Count;
     }
 
-    /// <summary>Compares both sides entry by entry inside <paramref name="range"/>; returns the source entries read.</summary>
-    public async Task<long> CompareRangeAsync(ISyncStore store, FindingAccumulator findings, BucketRange range, CancellationToken cancellationToken)
+    /// <summary>Compares both sides entry by entry inside <paramref name="range"/>.</summary>
+    public async Task CompareRangeAsync(ISyncStore store, FindingAccumulator findings, BucketRange range, CancellationToken cancellationToken)
     {
         var deep = _options.Deep;
         var expected = new Dictionary<string, SourceEntry>(StringComparer.Ordinal);
@@ -268,8 +265,6 @@ internal sealed class ConsistencyRun
                 findings.BucketsDiffering++;
             }
         }
-
-        return expected.Count;
     }
 
     private const int BatchSize = 500;

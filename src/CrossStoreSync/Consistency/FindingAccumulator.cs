@@ -70,8 +70,6 @@ internal sealed class FindingAccumulator(string store, int maxListed)
         return true;
     }
 
-    public bool IsReported(EntityKey key) => _seen.Contains(key);
-
     public StoreConsistencyReport ToReport(SamplingEstimate? estimate) =>
         new(Store, Consistent, Missing, Orphaned, Stale, Corrupted, _findings.ToArray(), Truncated, EntriesRead, BytesRead, BucketsCompared, BucketsDiffering, estimate);
 }
