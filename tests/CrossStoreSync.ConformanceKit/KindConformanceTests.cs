@@ -1,5 +1,6 @@
 using System.Text;
 using CrossStoreSync.Errors;
+using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
 
@@ -64,6 +65,44 @@ public abstract class DocumentStoreConformanceTests : StoreConformanceTests
         }
 
         Assert.Equal(ids.Where(id => id != "id00005").ToArray(), seen.ToArray());
+    }
+
+    [Fact]
+    public async Task Bucket_scan_pages_disjoint_ranges_in_bucket_order_and_together_covers_every_entity()
+    {
+        var ids = Enumerable.Range(0, 1500).Select(i => $"k{i}").ToArray();
+        await Store.ApplyAsync(ids.Select(id => EntityChange.Upsert(Entity(id), V(1))).ToArray(), CancellationToken.None);
+        await Apply(EntityChange.Delete(new EntityKey(Items, "k7"), V(2)), EntityChange.Upsert(Entity("k1", collection: Other), V(1)));
+
+        var seen = new List<string>();
+        for (var part = 0u; part < 4; part++)
+        {
+            var range = BucketRange.ForPrefix(2, part);
+            string? after = null;
+            var previous = (Bucket: -1L, Id: string.Empty);
+            while (true)
+            {
+                var page = await Documents.ScanBucketsAsync(Items, range, after, 97, CancellationToken.None);
+                Assert.True(page.Count <= 97);
+                foreach (var e in page)
+                {
+                    var bucket = (long)KeyHash.Bucket(e.Entity.Key);
+                    Assert.True(range.Contains((uint)bucket), $"{e.Entity.Key} is outside {range}.");
+                    Assert.True(bucket > previous.Bucket || (bucket == previous.Bucket && string.CompareOrdinal(e.Entity.Key.Id, previous.Id) > 0), "Pages must be ordered by (bucket, id).");
+                    previous = (bucket, e.Entity.Key.Id);
+                    seen.Add(e.Entity.Key.Id);
+                }
+
+                if (page.Count < 97)
+                {
+                    break;
+                }
+
+                after = page[^1].Entity.Key.Id;
+            }
+        }
+
+        Assert.Equal(ids.Where(id => id != "k7").Order(StringComparer.Ordinal).ToArray(), seen.Order(StringComparer.Ordinal).ToArray());
     }
 }
 

@@ -279,6 +279,33 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task RemoveByOrigin_removes_exactly_the_records_that_origin_still_holds()
+    {
+        // Written by the "mig-1" operation: a, b and c. Then b is overwritten by a newer, untagged change and c by a
+        // change of another origin; d was written by the log before and is not touched by mig-1 (older version).
+        await Apply(EntityChange.Upsert(Entity("d"), V(5)));
+        await Apply(
+            EntityChange.Upsert(Entity("a"), V(1)).WithOrigin("mig-1"),
+            EntityChange.Upsert(Entity("b"), V(1)).WithOrigin("mig-1"),
+            EntityChange.Upsert(Entity("c"), V(1)).WithOrigin("mig-1"),
+            EntityChange.Upsert(Entity("d"), V(1)).WithOrigin("mig-1"),
+            EntityChange.Upsert(Entity("a", collection: Other), V(1)).WithOrigin("mig-1"));
+        await Apply(EntityChange.Upsert(Entity("b", "newer"), V(2)), EntityChange.Upsert(Entity("c", "other"), V(2)).WithOrigin("mig-2"));
+
+        var removed = await Store.RemoveByOriginAsync(Items, "mig-1", CancellationToken.None);
+
+        Assert.Equal(1, removed);
+        Assert.Equal(["b", "c", "d"], (await ScanAll(Items)).Select(d => d.Key.Id).Order(StringComparer.Ordinal).ToArray());
+        Assert.Equal(V(2), (await DigestOf(new EntityKey(Items, "b")))?.Version);
+        Assert.NotNull(await DigestOf(new EntityKey(Other, "a")));
+
+        // Removed without a tombstone: the same change can be written again.
+        await Apply(EntityChange.Upsert(Entity("a"), V(1)));
+        Assert.Equal(V(1), (await DigestOf(new EntityKey(Items, "a")))?.Version);
+        Assert.Equal(0, await Store.RemoveByOriginAsync(Items, "no-such-origin", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Concurrent_applies_keep_the_newest_version()
     {
         var versions = Enumerable.Range(1, 40).OrderBy(_ => Random.Shared.Next()).ToArray();

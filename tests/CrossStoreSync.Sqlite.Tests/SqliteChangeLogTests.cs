@@ -44,6 +44,25 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Checkpoints_are_durable_replaced_listed_by_prefix_and_deleted()
+    {
+        await _log.SetCheckpointAsync("migration/a/header", "{\"v\":1}", CancellationToken.None);
+        await _log.SetCheckpointAsync("migration/a/w0", "one", CancellationToken.None);
+        await _log.SetCheckpointAsync("migration/a/w0", "two", CancellationToken.None);
+        await _log.SetCheckpointAsync("migration/b%_/w0", "other", CancellationToken.None);
+        await _log.SetCheckpointAsync("other", "x", CancellationToken.None);
+
+        await Reopen();
+        Assert.Equal("two", await _log.GetCheckpointAsync("migration/a/w0", CancellationToken.None));
+        Assert.Equal(["migration/a/header", "migration/a/w0"], await _log.ListCheckpointsAsync("migration/a/", CancellationToken.None));
+        Assert.Equal(["migration/b%_/w0"], await _log.ListCheckpointsAsync("migration/b%_", CancellationToken.None));
+
+        await _log.SetCheckpointAsync("migration/a/w0", null, CancellationToken.None);
+        Assert.Null(await _log.GetCheckpointAsync("migration/a/w0", CancellationToken.None));
+        Assert.Null(await _log.GetCheckpointAsync("never", CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Appended_changes_read_back_identically_in_lsn_order()
     {
         var changes = Enumerable.Range(1, 20).Select(i => Change("k" + i, i)).ToArray();

@@ -76,6 +76,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
                 CREATE INDEX IF NOT EXISTS log_entries_key ON log_entries (collection, id, lsn);
                 CREATE INDEX IF NOT EXISTS log_entries_pending ON log_entries (lsn) WHERE state = 0;
                 CREATE TABLE IF NOT EXISTS cursors (store TEXT PRIMARY KEY, lsn INTEGER NOT NULL);
+                CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, value TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS dead_letters (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     store TEXT NOT NULL,
@@ -268,6 +269,63 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
             command.Parameters.AddWithValue("$l", lsn);
             return command.ExecuteNonQuery();
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<string?> GetCheckpointAsync(string name, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = "SELECT value FROM checkpoints WHERE name = $n";
+        command.Parameters.AddWithValue("$n", name);
+        return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask SetCheckpointAsync(string name, string? value, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        await _database.WriteAsync((c, t) =>
+        {
+            using var command = c.CreateCommand();
+            command.Transaction = t;
+            command.CommandText = value is null
+                ? "DELETE FROM checkpoints WHERE name = $n"
+                : "INSERT INTO checkpoints (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+            command.Parameters.AddWithValue("$n", name);
+            if (value is not null)
+            {
+                command.Parameters.AddWithValue("$v", value);
+            }
+
+            return command.ExecuteNonQuery();
+        }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<string>> ListCheckpointsAsync(string prefix, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        await using var connection = _database.OpenRead();
+        using var command = connection.CreateCommand();
+
+        // Filtered here rather than with LIKE: a prefix may hold '%' or '_', and the match must be ordinal. The table
+        // holds a handful of rows per running operation.
+        command.CommandText = "SELECT name FROM checkpoints";
+        var names = new List<string>();
+        using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (reader.Read())
+        {
+            var name = reader.GetString(0);
+            if (name.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                names.Add(name);
+            }
+        }
+
+        names.Sort(StringComparer.Ordinal);
+        return names;
     }
 
     /// <inheritdoc />

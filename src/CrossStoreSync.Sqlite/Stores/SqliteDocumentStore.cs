@@ -44,6 +44,7 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
                 document BLOB,
                 vector BLOB,
                 edges BLOB,
+                origin TEXT,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS documents_bucket ON documents (collection, bucket, id);
             """, transaction);
@@ -62,11 +63,11 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            INSERT INTO documents (collection, id, version, hash, bucket, deleted, document, vector, edges)
-            VALUES ($c, $id, $v, $h, $b, $d, $doc, $vec, $edges)
+            INSERT INTO documents (collection, id, version, hash, bucket, deleted, origin, document, vector, edges)
+            VALUES ($c, $id, $v, $h, $b, $d, $o, $doc, $vec, $edges)
             ON CONFLICT (collection, id) DO UPDATE SET
                 version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
-                document = excluded.document, vector = excluded.vector, edges = excluded.edges
+                origin = excluded.origin, document = excluded.document, vector = excluded.vector, edges = excluded.edges
             WHERE excluded.version > documents.version
             """;
         var sync = new SyncParameters(command);
@@ -115,6 +116,35 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
         command.CommandText = "SELECT id, version, hash, document, vector, edges FROM documents WHERE collection = $c AND id > $after AND deleted = 0 ORDER BY id LIMIT $limit";
         command.Parameters.AddWithValue("$c", collection);
         command.Parameters.AddWithValue("$after", afterId ?? string.Empty);
+        command.Parameters.AddWithValue("$limit", limit);
+        var page = new List<VersionedEntity>(Math.Min(limit, 1024));
+        using var reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            page.Add(ReadEntity(reader, collection));
+        }
+
+        return page;
+    }
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken)
+    {
+        EntityKey.ValidateCollection(collection, nameof(collection));
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        await using var connection = Database.OpenRead();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT id, version, hash, document, vector, edges FROM documents
+            WHERE collection = $c AND bucket BETWEEN $first AND $last AND (bucket, id) > ($ab, $aid) AND deleted = 0
+            ORDER BY bucket, id LIMIT $limit
+            """;
+        command.Parameters.AddWithValue("$c", collection);
+        command.Parameters.AddWithValue("$first", (long)range.First);
+        command.Parameters.AddWithValue("$last", (long)range.Last);
+        command.Parameters.AddWithValue("$ab", afterId is null ? -1L : (long)KeyHash.Bucket(EntityKey.Trusted(collection, afterId)));
+        command.Parameters.AddWithValue("$aid", afterId ?? string.Empty);
         command.Parameters.AddWithValue("$limit", limit);
         var page = new List<VersionedEntity>(Math.Min(limit, 1024));
         using var reader = command.ExecuteReader();

@@ -39,6 +39,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 hash BLOB NOT NULL,
                 bucket INTEGER NOT NULL,
                 deleted INTEGER NOT NULL,
+                origin TEXT,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS nodes_bucket ON nodes (collection, bucket, id);
             CREATE TABLE IF NOT EXISTS edges (
@@ -56,10 +57,11 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
     private protected override void ApplyInTransaction(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
     {
         using var node = Command(connection, transaction, """
-            INSERT INTO nodes (collection, id, version, hash, bucket, deleted)
-            VALUES ($c, $id, $v, $h, $b, $d)
+            INSERT INTO nodes (collection, id, version, hash, bucket, deleted, origin)
+            VALUES ($c, $id, $v, $h, $b, $d, $o)
             ON CONFLICT (collection, id) DO UPDATE SET
-                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted
+                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
+                origin = excluded.origin
             WHERE excluded.version > nodes.version
             """);
         var sync = new SyncParameters(node);
@@ -98,6 +100,18 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
 
             }
         }
+    }
+
+    private protected override long RemoveByOrigin(SqliteConnection connection, SqliteTransaction transaction, string collection, string origin)
+    {
+        // A node's outgoing edges belong to it and go with it; edges other nodes declare towards it stay.
+        using var edges = Command(connection, transaction, """
+            DELETE FROM edges WHERE src_collection = $c AND (src_bucket, src_id) IN (SELECT bucket, id FROM nodes WHERE collection = $c AND origin = $o)
+            """, "$c", "$o");
+        edges.Parameters["$c"].Value = collection;
+        edges.Parameters["$o"].Value = origin;
+        edges.ExecuteNonQuery();
+        return base.RemoveByOrigin(connection, transaction, collection, origin);
     }
 
     private protected override void ComputeProjections(SqliteConnection connection, string collection, List<DigestRow> rows)

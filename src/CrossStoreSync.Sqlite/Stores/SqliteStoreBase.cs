@@ -200,6 +200,32 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
         return Convert.ToInt64(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
     }
 
+    /// <inheritdoc />
+    public async ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken)
+    {
+        EntityKey.ValidateCollection(collection, nameof(collection));
+        ArgumentException.ThrowIfNullOrWhiteSpace(origin);
+        try
+        {
+            return await Database.WriteAsync((c, t) => RemoveByOrigin(c, t, collection, origin), cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(ex, "remove by origin");
+        }
+    }
+
+    /// <summary>Deletes the rows tagged with an origin inside the writer's transaction; returns how many.</summary>
+    private protected virtual long RemoveByOrigin(SqliteConnection connection, SqliteTransaction transaction, string collection, string origin)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = $"DELETE FROM {Table} WHERE collection = $c AND origin = $o";
+        command.Parameters.AddWithValue("$c", collection);
+        command.Parameters.AddWithValue("$o", origin);
+        return command.ExecuteNonQuery();
+    }
+
     /// <summary>Closes the database when this store owns it.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -243,7 +269,7 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
         return rows;
     }
 
-    /// <summary>The <c>$c, $id, $v, $h, $b, $d</c> parameters every store's upsert binds: key and <c>_sync</c> columns.</summary>
+    /// <summary>The <c>$c, $id, $v, $h, $b, $d, $o</c> parameters every store's upsert binds: key and <c>_sync</c> columns.</summary>
     private protected sealed class SyncParameters
     {
         private readonly SqliteParameter _collection;
@@ -252,6 +278,7 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
         private readonly SqliteParameter _hash;
         private readonly SqliteParameter _bucket;
         private readonly SqliteParameter _deleted;
+        private readonly SqliteParameter _origin;
 
         public SyncParameters(SqliteCommand command)
         {
@@ -261,6 +288,7 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
             _hash = command.Parameters.Add("$h", SqliteType.Blob);
             _bucket = command.Parameters.Add("$b", SqliteType.Integer);
             _deleted = command.Parameters.Add("$d", SqliteType.Integer);
+            _origin = command.Parameters.Add("$o", SqliteType.Text);
         }
 
         /// <summary>Binds a change's key and sync metadata; returns its bucket.</summary>
@@ -273,6 +301,7 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
             _hash.Value = SqliteCodec.HashToBlob(change.ContentHash);
             _bucket.Value = bucket;
             _deleted.Value = change.Entity is null ? 1 : 0;
+            _origin.Value = (object?)change.Origin ?? DBNull.Value;
             return bucket;
         }
     }

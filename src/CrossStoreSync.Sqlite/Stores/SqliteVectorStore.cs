@@ -43,6 +43,7 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
                 bucket INTEGER NOT NULL,
                 deleted INTEGER NOT NULL,
                 vector BLOB,
+                origin TEXT,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS vectors_bucket ON vectors (collection, bucket, id);
             """, transaction);
@@ -114,10 +115,11 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
         using var command = connection.CreateCommand();
         command.Transaction = transaction;
         command.CommandText = """
-            INSERT INTO vectors (collection, id, version, hash, bucket, deleted, vector)
-            VALUES ($c, $id, $v, $h, $b, $d, $vec)
+            INSERT INTO vectors (collection, id, version, hash, bucket, deleted, origin, vector)
+            VALUES ($c, $id, $v, $h, $b, $d, $o, $vec)
             ON CONFLICT (collection, id) DO UPDATE SET
-                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted, vector = excluded.vector
+                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
+                origin = excluded.origin, vector = excluded.vector
             WHERE excluded.version > vectors.version
             """;
         var sync = new SyncParameters(command);

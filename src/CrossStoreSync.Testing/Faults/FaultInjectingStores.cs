@@ -47,6 +47,9 @@ public abstract class FaultInjectingStore<TStore> : ISyncStore
 
     /// <inheritdoc />
     public ValueTask<long> CountAsync(string collection, CancellationToken cancellationToken) => Inner.CountAsync(collection, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken) => Inner.RemoveByOriginAsync(collection, origin, cancellationToken);
 }
 
 /// <summary>A fault-injecting <see cref="IDocumentStore"/>.</summary>
@@ -57,6 +60,9 @@ public sealed class FaultInjectingDocumentStore(IDocumentStore inner, StoreFault
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<VersionedEntity>> ScanAsync(string collection, string? afterId, int limit, CancellationToken cancellationToken) => Inner.ScanAsync(collection, afterId, limit, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken) => Inner.ScanBucketsAsync(collection, range, afterId, limit, cancellationToken);
 }
 
 /// <summary>A fault-injecting <see cref="IVectorStore"/>.</summary>

@@ -13,6 +13,7 @@ public sealed class InMemoryChangeLog : IChangeLog
     private readonly List<Entry> _entries = [];
     private readonly Dictionary<EntityKey, long> _lastByKey = [];
     private readonly Dictionary<string, long> _cursors = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _checkpoints = new(StringComparer.Ordinal);
     private readonly List<DeadLetter> _deadLetters = [];
     private long _nextDeadLetterId = 1;
     private HlcTimestamp _maxVersion;
@@ -171,6 +172,45 @@ public sealed class InMemoryChangeLog : IChangeLog
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<string?> GetCheckpointAsync(string name, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_checkpoints.GetValueOrDefault(name));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask SetCheckpointAsync(string name, string? value, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        lock (_gate)
+        {
+            if (value is null)
+            {
+                _checkpoints.Remove(name);
+            }
+            else
+            {
+                _checkpoints[name] = value;
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<string>> ListCheckpointsAsync(string prefix, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(prefix);
+        lock (_gate)
+        {
+            return ValueTask.FromResult<IReadOnlyList<string>>(_checkpoints.Keys.Where(k => k.StartsWith(prefix, StringComparison.Ordinal)).Order(StringComparer.Ordinal).ToArray());
+        }
     }
 
     /// <inheritdoc />

@@ -55,6 +55,18 @@ public sealed class InMemoryDocumentStore(string name = "documents") : InMemoryS
             return ValueTask.FromResult<IReadOnlyList<VersionedEntity>>(page);
         }
     }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (Gate)
+        {
+            var page = CollectBucketPage(collection, range, afterId, limit);
+            return ValueTask.FromResult<IReadOnlyList<VersionedEntity>>(page.ConvertAll(p => new VersionedEntity(p.Value.Entity!, p.Value.Version, p.Value.Hash)));
+        }
+    }
 }
 
 /// <summary>An in-memory vector store with exact search (for tests). Thread-safe.</summary>

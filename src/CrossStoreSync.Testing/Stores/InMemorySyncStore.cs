@@ -91,7 +91,7 @@ public abstract class InMemorySyncStore : ISyncStore
 
                 var keyHash = KeyHash.Compute(change.Key);
                 var bucket = (uint)(keyHash >> 32);
-                slot = new Stored(change.Version, change.ContentHash, bucket, change.Entity, null, keyHash);
+                slot = new Stored(change.Version, change.ContentHash, bucket, change.Entity, null, keyHash, change.Origin);
                 if (!exists)
                 {
                     AddToPartition(change.Key, bucket);
@@ -190,6 +190,81 @@ public abstract class InMemorySyncStore : ISyncStore
         }
 
         return ValueTask.FromResult(count);
+    }
+
+    /// <summary>
+    /// Collects up to <paramref name="limit"/> live records of a collection whose bucket is in range, ordered by
+    /// (bucket, id) after <paramref name="afterId"/>, visiting only the partitions the range covers. Call under
+    /// <see cref="Gate"/>.
+    /// </summary>
+    protected List<KeyValuePair<EntityKey, Stored>> CollectBucketPage(string collection, BucketRange range, string? afterId, int limit)
+    {
+        var afterBucket = afterId is null ? -1L : KeyHash.Bucket(EntityKey.Trusted(collection, afterId));
+        var first = Math.Max((long)range.First, Math.Max(afterBucket, 0));
+        var page = new List<KeyValuePair<EntityKey, Stored>>();
+        var partition = new List<KeyValuePair<EntityKey, Stored>>();
+        for (var p = first >> PartitionShift; p <= range.Last >> PartitionShift && page.Count < limit; p++)
+        {
+            partition.Clear();
+            if (_partitions[p] is { } keys)
+            {
+                foreach (var key in keys)
+                {
+                    if (key.Collection != collection || !_records.TryGetValue(key, out var stored) || !IsLive(stored) || !range.Contains(stored.Bucket))
+                    {
+                        continue;
+                    }
+
+                    if (stored.Bucket < afterBucket || (stored.Bucket == afterBucket && string.CompareOrdinal(key.Id, afterId) <= 0))
+                    {
+                        continue;
+                    }
+
+                    partition.Add(new(key, stored));
+                }
+            }
+
+            partition.Sort(static (a, b) => a.Value.Bucket != b.Value.Bucket ? a.Value.Bucket.CompareTo(b.Value.Bucket) : string.CompareOrdinal(a.Key.Id, b.Key.Id));
+            for (var i = 0; i < partition.Count && page.Count < limit; i++)
+            {
+                page.Add(partition[i]);
+            }
+        }
+
+        return page;
+    }
+
+    /// <inheritdoc />
+    public ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(origin);
+        cancellationToken.ThrowIfCancellationRequested();
+        long removed = 0;
+        lock (_gate)
+        {
+            var tagged = new List<EntityKey>();
+            foreach (var (key, stored) in _records)
+            {
+                if (key.Collection == collection && string.Equals(stored.Origin, origin, StringComparison.Ordinal))
+                {
+                    tagged.Add(key);
+                }
+            }
+
+            foreach (var key in tagged)
+            {
+                _records.Remove(key);
+                _partitions[KeyHash.Bucket(key) >> PartitionShift]!.Remove(key);
+                removed++;
+            }
+
+            if (removed > 0)
+            {
+                _generation++;
+            }
+        }
+
+        return ValueTask.FromResult(removed);
     }
 
     /// <summary>The version held for a key (tombstones included), or null.</summary>
@@ -298,5 +373,6 @@ public abstract class InMemorySyncStore : ISyncStore
     /// <param name="Entity">The entity, or null for a tombstone.</param>
     /// <param name="Projection">The projection hash of <paramref name="Entity"/>, computed on the first digest read and kept until the entity changes.</param>
     /// <param name="KeyHash">The key's 64-bit hash, kept so digest readers need not recompute it.</param>
-    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity, UInt128? Projection = null, ulong KeyHash = 0);
+    /// <param name="Origin">The origin tag of the change that wrote the record (see <see cref="EntityChange.Origin"/>).</param>
+    protected internal readonly record struct Stored(HlcTimestamp Version, UInt128 Hash, uint Bucket, SyncEntity? Entity, UInt128? Projection = null, ulong KeyHash = 0, string? Origin = null);
 }

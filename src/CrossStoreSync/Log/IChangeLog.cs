@@ -94,6 +94,18 @@ public interface IChangeLog
     /// <summary>Saves a store's cursor.</summary>
     ValueTask SetCursorAsync(string store, long lsn, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Reads a named checkpoint: the small, durable state a long operation (a migration) saves so that it can resume
+    /// after a crash. Null when there is none.
+    /// </summary>
+    ValueTask<string?> GetCheckpointAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Saves a named checkpoint durably, replacing the previous value; a null value deletes it.</summary>
+    ValueTask SetCheckpointAsync(string name, string? value, CancellationToken cancellationToken);
+
+    /// <summary>Lists the names of the checkpoints that start with <paramref name="prefix"/>, in ordinal order.</summary>
+    ValueTask<IReadOnlyList<string>> ListCheckpointsAsync(string prefix, CancellationToken cancellationToken);
+
     /// <summary>Records a dead letter.</summary>
     ValueTask AddDeadLetterAsync(string store, LogRecord record, string reason, DateTimeOffset at, CancellationToken cancellationToken);
 

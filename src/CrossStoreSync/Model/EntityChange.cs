@@ -18,13 +18,14 @@ public enum ChangeKind
 /// <remarks>Immutable and thread-safe. Stores must apply it only when <see cref="Version"/> is newer than the version they hold.</remarks>
 public sealed class EntityChange
 {
-    private EntityChange(EntityKey key, ChangeKind kind, HlcTimestamp version, SyncEntity? entity, UInt128 contentHash)
+    private EntityChange(EntityKey key, ChangeKind kind, HlcTimestamp version, SyncEntity? entity, UInt128 contentHash, string? origin = null)
     {
         Key = key;
         Kind = kind;
         Version = version;
         Entity = entity;
         ContentHash = contentHash;
+        Origin = origin;
     }
 
     /// <summary>The entity's key.</summary>
@@ -41,6 +42,17 @@ public sealed class EntityChange
 
     /// <summary>The content hash of <see cref="Entity"/> (<see cref="EntityEncoding.ComputeContentHash"/>); zero for a delete.</summary>
     public UInt128 ContentHash { get; }
+
+    /// <summary>
+    /// The operation that wrote this change into a store outside the change log, such as a migration's id; null for
+    /// changes dispatched from the log.
+    /// </summary>
+    /// <remarks>
+    /// Stores keep it as the record's <c>_sync</c> origin tag, replaced by whatever change next wins the version guard,
+    /// so <see cref="Stores.ISyncStore.RemoveByOriginAsync"/> removes exactly the records that operation wrote and that
+    /// nothing newer has overwritten since. It is not part of the content hash.
+    /// </remarks>
+    public string? Origin { get; }
 
     /// <summary>Creates an upsert, computing its content hash.</summary>
     /// <exception cref="ArgumentNullException"><paramref name="entity"/> is null.</exception>
@@ -69,6 +81,23 @@ public sealed class EntityChange
 
         return new EntityChange(key, ChangeKind.Delete, version, null, UInt128.Zero);
     }
+
+    /// <summary>Returns this change tagged with an origin (see <see cref="Origin"/>).</summary>
+    /// <param name="origin">The tag: 1..128 characters.</param>
+    /// <exception cref="ArgumentException"><paramref name="origin"/> is empty, whitespace or longer than 128 characters.</exception>
+    public EntityChange WithOrigin(string origin)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(origin);
+        if (origin.Length > MaxOriginLength)
+        {
+            throw new ArgumentException($"Origin '{origin[..32]}…' is {origin.Length} characters long; at most {MaxOriginLength} are allowed.", nameof(origin));
+        }
+
+        return new EntityChange(Key, Kind, Version, Entity, ContentHash, origin);
+    }
+
+    /// <summary>The longest <see cref="Origin"/> stores must be able to hold.</summary>
+    public const int MaxOriginLength = 128;
 
     /// <inheritdoc />
     public override string ToString() => $"{Kind} {Key} @{Version}";

@@ -14,6 +14,19 @@ public interface IDocumentStore : ISyncStore
     /// <param name="limit">The page size (at least 1).</param>
     /// <param name="cancellationToken">Cancels the operation.</param>
     ValueTask<IReadOnlyList<VersionedEntity>> ScanAsync(string collection, string? afterId, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Reads a page of live entities of a collection whose <c>_sync</c> bucket is in <paramref name="range"/>, ordered by
+    /// (bucket, id) and starting after <paramref name="afterId"/>. The bucket of an id is
+    /// <see cref="Hashing.KeyHash.Bucket"/> of its key, so the id alone marks the position. Disjoint ranges let several
+    /// workers stream one collection in parallel (migration backfills); stores index the bucket for it.
+    /// </summary>
+    /// <param name="collection">The collection.</param>
+    /// <param name="range">The buckets to read.</param>
+    /// <param name="afterId">The last id of the previous page, or null for the first page.</param>
+    /// <param name="limit">The page size (at least 1).</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken);
 }
 
 /// <summary>A vector store: holds each entity's vector and searches by similarity.</summary>

@@ -57,6 +57,14 @@ public interface ISyncStore
 
     /// <summary>Counts the live records of a collection.</summary>
     ValueTask<long> CountAsync(string collection, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes, without leaving tombstones, every record of a collection whose <c>_sync</c> origin tag equals
+    /// <paramref name="origin"/> (see <see cref="EntityChange.Origin"/>): what one operation such as a migration wrote
+    /// and nothing newer has overwritten since. Used to roll a migration back.
+    /// </summary>
+    /// <returns>The number of records removed.</returns>
+    ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken);
 }
 
 /// <summary>A configured collection, passed to stores at start-up.</summary>

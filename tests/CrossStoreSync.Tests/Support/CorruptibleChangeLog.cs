@@ -48,6 +48,12 @@ internal sealed class CorruptibleChangeLog(IChangeLog inner) : IChangeLog
 
     public ValueTask SetCursorAsync(string store, long lsn, CancellationToken cancellationToken) => inner.SetCursorAsync(store, lsn, cancellationToken);
 
+    public ValueTask<string?> GetCheckpointAsync(string name, CancellationToken cancellationToken) => inner.GetCheckpointAsync(name, cancellationToken);
+
+    public ValueTask SetCheckpointAsync(string name, string? value, CancellationToken cancellationToken) => inner.SetCheckpointAsync(name, value, cancellationToken);
+
+    public ValueTask<IReadOnlyList<string>> ListCheckpointsAsync(string prefix, CancellationToken cancellationToken) => inner.ListCheckpointsAsync(prefix, cancellationToken);
+
     public ValueTask AddDeadLetterAsync(string store, LogRecord record, string reason, DateTimeOffset at, CancellationToken cancellationToken) => inner.AddDeadLetterAsync(store, record, reason, at, cancellationToken);
 
     public ValueTask<IReadOnlyList<DeadLetter>> ListDeadLettersAsync(string? store, int maxCount, CancellationToken cancellationToken) => inner.ListDeadLettersAsync(store, maxCount, cancellationToken);

@@ -44,5 +44,7 @@ internal sealed class RecordingVectorStore(IVectorStore inner) : IVectorStore
 
     public ValueTask<long> CountAsync(string collection, CancellationToken cancellationToken) => inner.CountAsync(collection, cancellationToken);
 
+    public ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken) => inner.RemoveByOriginAsync(collection, origin, cancellationToken);
+
     public ValueTask<IReadOnlyList<VectorMatch>> SearchAsync(string collection, ReadOnlyMemory<float> query, int limit, CancellationToken cancellationToken) => inner.SearchAsync(collection, query, limit, cancellationToken);
 }
