@@ -52,6 +52,14 @@ public sealed class CrossStoreSyncOptions
     /// <summary>Events buffered per subscriber of <see cref="Sync.ISyncManager.SubscribeAsync"/>; the oldest are dropped beyond it. <value>Default 10,000.</value></summary>
     public int EventBufferCapacity { get; set; } = 10_000;
 
+    /// <summary>
+    /// Names of replicas that, while they have no cursor yet (they were just added), wait for a migration to fill them
+    /// instead of replaying the whole change log: the migration's backfill brings the source's current state, and the
+    /// replica's dispatcher starts at the log position taken before the backfill's scan. A replica listed here stays
+    /// idle until a migration of all configured collections into it starts.
+    /// </summary>
+    public ISet<string> ReplicasAwaitingBackfill { get; } = new HashSet<string>(StringComparer.Ordinal);
+
     /// <summary>The configured collections. Writes to other collections are rejected.</summary>
     public IReadOnlyCollection<CollectionDefinition> Collections => _collections.Values;
 

@@ -2,6 +2,7 @@ using CrossStoreSync.Configuration;
 using CrossStoreSync.Consistency;
 using CrossStoreSync.DependencyInjection;
 using CrossStoreSync.Log;
+using CrossStoreSync.Migration;
 using CrossStoreSync.Stores;
 using CrossStoreSync.Sync;
 using CrossStoreSync.Telemetry;
@@ -47,6 +48,14 @@ public static class CrossStoreSyncServiceCollectionExtensions
         services.TryAddSingleton<IConsistencyChecker>(sp => new ConsistencyChecker(
             sp.GetRequiredService<SyncEngine>(),
             sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<SyncMetrics>(),
+            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+        services.TryAddSingleton<IMigrationManager>(sp => new MigrationManager(
+            sp.GetRequiredService<SyncEngine>(),
+            sp.GetRequiredService<IConsistencyChecker>(),
+            sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetServices<TransformRegistration>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<SyncMetrics>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
@@ -107,6 +116,37 @@ public static class CrossStoreSyncBuilderExtensions
         }
 
         builder.Services.AddSingleton(new ReplicaRegistration(registrationId, factory));
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers a named entity transform (for example, a new embedding model) that migrations and re-embedded
+    /// collection routes refer to by name. Register it on every start: a route installed by a re-embedding keeps
+    /// transforming live changes after a restart, and the engine refuses to start when its transform is missing.
+    /// </summary>
+    /// <param name="builder">The builder.</param>
+    /// <param name="name">The transform's name: 1..64 characters.</param>
+    /// <param name="transform">The transform.</param>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is empty, too long, or already registered.</exception>
+    public static ICrossStoreSyncBuilder AddTransform(this ICrossStoreSyncBuilder builder, string name, EntityTransform transform)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        ArgumentNullException.ThrowIfNull(transform);
+        if (name.Length > 64)
+        {
+            throw new ArgumentException($"Transform name '{name[..16]}…' is {name.Length} characters long; at most 64 are allowed.", nameof(name));
+        }
+
+        foreach (var descriptor in builder.Services)
+        {
+            if (descriptor.ImplementationInstance is TransformRegistration r && r.Name == name)
+            {
+                throw new ArgumentException($"A transform named '{name}' is already registered.", nameof(name));
+            }
+        }
+
+        builder.Services.AddSingleton(new TransformRegistration(name, transform));
         return builder;
     }
 }

@@ -37,6 +37,8 @@ internal sealed class StoreDispatcher
     private long _lagSinceMs;
     private long _savedCursor;
     private long _lastCursorSave;
+    private long _skipTo;
+    private volatile bool _released;
 
     public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
     {
@@ -72,7 +74,14 @@ internal sealed class StoreDispatcher
     }
 
     /// <summary>Loads the durable cursor, so status and waits are right before the loop runs.</summary>
-    public async Task InitializeAsync(CancellationToken cancellationToken) => await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
+    public async Task InitializeAsync(CancellationToken cancellationToken)
+    {
+        var cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
+        _released = cursor > 0 || !_options.ReplicasAwaitingBackfill.Contains(Name);
+    }
+
+    /// <summary>Whether the dispatcher waits for a migration's <see cref="SkipTo"/> before reading the log.</summary>
+    public bool AwaitingBackfill => !_released;
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -126,8 +135,45 @@ internal sealed class StoreDispatcher
     }
 
     /// <summary>Processes at most one batch; returns the new cursor.</summary>
+    /// <summary>
+    /// Moves the cursor forward to <paramref name="lsn"/> (never back) before the next read: a backfill of an empty
+    /// store from the source covers every change up to it, so replaying them would only repeat the backfill's work.
+    /// </summary>
+    public void SkipTo(long lsn)
+    {
+        _released = true;
+        var current = Volatile.Read(ref _skipTo);
+        while (lsn > current)
+        {
+            var seen = Interlocked.CompareExchange(ref _skipTo, lsn, current);
+            if (seen == current)
+            {
+                break;
+            }
+
+            current = seen;
+        }
+
+        Wake.Set();
+    }
+
     internal async Task<long> StepAsync(long cursor, CancellationToken cancellationToken)
     {
+        if (!_released)
+        {
+            await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            return cursor;
+        }
+
+        var skip = Volatile.Read(ref _skipTo);
+        if (skip > cursor)
+        {
+            cursor = skip;
+            Cursor.Advance(cursor);
+            await SaveCursorAsync(cursor, force: true, cancellationToken).ConfigureAwait(false);
+            SyncLog.CursorSkipped(_logger, Name, cursor);
+        }
+
         _records.Clear();
         LogReadResult read;
         try

@@ -46,4 +46,28 @@ internal static partial class SyncLog
 
     [LoggerMessage(4001, LogLevel.Information, "Repair of {Collection}: {Count} change(s) written through the log.")]
     public static partial void RepairWritten(ILogger logger, string collection, int count);
+
+    [LoggerMessage(5000, LogLevel.Information, "Migration {MigrationId} into {Target} started: {Total} source entities, log position {StartLsn}, {Workers} worker(s).")]
+    public static partial void MigrationStarted(ILogger logger, string migrationId, string target, long total, long startLsn, int workers);
+
+    [LoggerMessage(5001, LogLevel.Information, "Migration {MigrationId} into {Target} resumed from its checkpoints: {Done} entities already handled.")]
+    public static partial void MigrationResumed(ILogger logger, string migrationId, string target, long done);
+
+    [LoggerMessage(5002, LogLevel.Warning, "Migration {MigrationId} dead-lettered {Key} for {Target}: {Reason}")]
+    public static partial void MigrationDeadLettered(ILogger logger, string migrationId, string key, string target, string reason);
+
+    [LoggerMessage(5003, LogLevel.Warning, "Migration {MigrationId}: a batch of {Count} failed transiently on {Target} (attempt {Attempt}); batch size now {BatchSize}.")]
+    public static partial void MigrationBatchRetrying(ILogger logger, string migrationId, int count, string target, int attempt, int batchSize, Exception? exception);
+
+    [LoggerMessage(5004, LogLevel.Information, "Migration {MigrationId} into {Target} completed: {Written} written, {Failed} dead-lettered, verified {Verified}, in {Duration}.")]
+    public static partial void MigrationCompleted(ILogger logger, string migrationId, string target, long written, long failed, bool verified, TimeSpan duration);
+
+    [LoggerMessage(5005, LogLevel.Information, "Migration {MigrationId} rolled back: {Removed} record(s) removed from {Target}.")]
+    public static partial void MigrationRolledBack(ILogger logger, string migrationId, string target, long removed);
+
+    [LoggerMessage(5006, LogLevel.Information, "Store {Store} skips its cursor to {Lsn}: a backfill from the source covers everything before it.")]
+    public static partial void CursorSkipped(ILogger logger, string store, long lsn);
+
+    [LoggerMessage(5007, LogLevel.Warning, "A migration progress subscriber threw; the migration goes on.")]
+    public static partial void EventSubscriberFailed(ILogger logger, Exception exception);
 }

@@ -36,6 +36,9 @@ internal sealed class SyncMetrics
         EntriesRead = Meter.CreateCounter<long>("crossstoresync.consistency.entries_read", "{entry}", "Digests and entities read by consistency checks.");
         CheckDuration = Meter.CreateHistogram<double>("crossstoresync.consistency.check.duration", "s", "Duration of a consistency check.");
         PendingResolved = Meter.CreateCounter<long>("crossstoresync.log.pending_resolved", "{change}", "Pending log entries resolved after a crash or a source outage.");
+        MigrationEntities = Meter.CreateCounter<long>("crossstoresync.migration.entities", "{entity}", "Entities a migration wrote or dead-lettered, by target and outcome.");
+        MigrationBatchSize = Meter.CreateHistogram<int>("crossstoresync.migration.batch.size", "{entity}", "Batch sizes the migration's size controller chose.");
+        MigrationBatchDuration = Meter.CreateHistogram<double>("crossstoresync.migration.batch.duration", "s", "Duration of one migration batch write, retries excluded.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
     }
@@ -65,6 +68,15 @@ internal sealed class SyncMetrics
     public Counter<long> EntriesRead { get; }
 
     public Histogram<double> CheckDuration { get; }
+
+    /// <summary>Entities a migration handled; tags <c>store</c> and <c>outcome</c> (written, failed).</summary>
+    public Counter<long> MigrationEntities { get; }
+
+    /// <summary>Batch sizes chosen by migrations.</summary>
+    public Histogram<int> MigrationBatchSize { get; }
+
+    /// <summary>Migration batch write durations.</summary>
+    public Histogram<double> MigrationBatchDuration { get; }
 
     public void SetLagSource(Func<IReadOnlyList<StoreLag>> source) => _lagSource = source;
 
