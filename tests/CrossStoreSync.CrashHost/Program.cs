@@ -13,7 +13,7 @@ using Microsoft.Extensions.Logging;
 
 if (args.Length < 2)
 {
-    Console.Error.WriteLine("usage: CrashHost <load|recover|pending|recover-pending> <dir> [hang-at-call]");
+    Console.Error.WriteLine("usage: CrashHost <load|recover|pending|recover-pending|migrate> <dir> [hang-at-call]");
     return 64;
 }
 
@@ -22,6 +22,11 @@ var dir = args[1];
 var coupled = !mode.Contains("pending", StringComparison.Ordinal);
 var hangAt = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
 var faults = new StoreFaults();
+
+if (mode == "migrate")
+{
+    return await CrossStoreSync.CrashHost.MigrateMode.RunAsync(dir);
+}
 
 var builder = Host.CreateApplicationBuilder();
 builder.Logging.ClearProviders();
