@@ -20,7 +20,22 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
         Validate(collection, options);
         await engine.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         var topology = engine.Topology;
-        var replicas = SelectReplicas(topology, options);
+        var selected = SelectReplicas(topology, options);
+
+        // A replica that keeps this collection re-embedded under another name is checked through its route.
+        var routed = new List<(ISyncStore Store, CollectionRoute Route)>();
+        var replicas = new List<ISyncStore>();
+        foreach (var replica in selected)
+        {
+            if (engine.Dispatchers.FirstOrDefault(d => d.Name == replica.Name)?.Routes.TryGetValue(collection, out var route) == true && !route.KeepSource)
+            {
+                routed.Add((replica, route));
+            }
+            else
+            {
+                replicas.Add(replica);
+            }
+        }
 
         using var activity = SyncTelemetry.ActivitySource.StartActivity("crossstoresync.consistency.check");
         activity?.SetTag("crossstoresync.collection", collection);
@@ -57,11 +72,20 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
                 break;
         }
 
-        var reports = new StoreConsistencyReport[accumulators.Length];
-        for (var i = 0; i < accumulators.Length; i++)
+        var reports = new StoreConsistencyReport[accumulators.Length + routed.Count];
+        for (var i = 0; i < routed.Count; i++)
         {
-            var findings = accumulators[i].Findings;
-            reports[i] = findings.ToReport(estimates[i]);
+            reports[accumulators.Length + i] = await RouteVerifier.CheckAsync(topology.Source, routed[i].Store, routed[i].Route, options, cancellationToken).ConfigureAwait(false);
+        }
+
+        for (var i = 0; i < reports.Length; i++)
+        {
+            if (i < accumulators.Length)
+            {
+                reports[i] = accumulators[i].Findings.ToReport(estimates[i]);
+            }
+
+            var findings = reports[i];
             var tag = new KeyValuePair<string, object?>("store", findings.Store);
             metrics.EntriesRead.Add(findings.EntriesRead, tag);
             Record(findings.Missing, tag, InconsistencyKind.Missing);
@@ -72,8 +96,9 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
 
         var duration = time.GetElapsedTime(started);
         metrics.CheckDuration.Record(duration.TotalSeconds, new KeyValuePair<string, object?>("mode", options.Mode.ToString()));
-        var report = new ConsistencyReport(collection, topology.Source.Name, options.Mode, options.Deep, options.Range, run.SourceEntities, reports, startedAt, duration);
-        SyncLog.CheckCompleted(_logger, collection, options.Mode.ToString(), run.SourceEntities, reports.Sum(r => r.Inconsistent), duration);
+        var sourceEntities = accumulators.Length > 0 ? run.SourceEntities : await topology.Source.CountAsync(collection, cancellationToken).ConfigureAwait(false);
+        var report = new ConsistencyReport(collection, topology.Source.Name, options.Mode, options.Deep, options.Range, sourceEntities, reports, startedAt, duration);
+        SyncLog.CheckCompleted(_logger, collection, options.Mode.ToString(), sourceEntities, reports.Sum(r => r.Inconsistent), duration);
         return report;
     }
 

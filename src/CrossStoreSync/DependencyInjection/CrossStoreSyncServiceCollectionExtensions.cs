@@ -43,7 +43,8 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<SyncMetrics>(),
-            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
+            sp.GetServices<TransformRegistration>()));
         services.TryAddSingleton<ISyncManager>(sp => sp.GetRequiredService<SyncEngine>());
         services.TryAddSingleton<IConsistencyChecker>(sp => new ConsistencyChecker(
             sp.GetRequiredService<SyncEngine>(),

@@ -89,12 +89,20 @@ internal sealed partial class MigrationManager
                 verification = await VerifyAsync().ConfigureAwait(false);
             }
 
-            if (_header.Phase != MigrationPhase.Completed)
+            // A re-embedding switches the replica to the new collection only once it is verified; until then the old
+            // collection stays live and running the migration again verifies again.
+            var switchable = !_request.Verify || verification.All(r => r.IsConsistent);
+            if (_plan.TargetDefinition is not null && switchable)
+            {
+                await _owner._engine.InstallRouteAsync(_plan.Target.Name, Route(keepSource: false), _cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_header.Phase != MigrationPhase.Completed && (switchable || _plan.TargetDefinition is null))
             {
                 await SaveHeaderAsync(MigrationPhase.Completed).ConfigureAwait(false);
             }
 
-            Report(MigrationPhase.Completed);
+            Report(_header.Phase);
             var written = _units.Sum(u => u.Written);
             var failed = _units.Sum(u => u.Failed);
             var duration = _owner._time.GetElapsedTime(_started);
@@ -118,6 +126,12 @@ internal sealed partial class MigrationManager
         {
             Report(MigrationPhase.Starting);
             await ProbeTransformAsync().ConfigureAwait(false);
+            if (_plan.TargetDefinition is not null)
+            {
+                // A re-embedding routes the replica's changes of the collection into the new one too, before the scan
+                // starts: every change the scan may miss is then routed by the dispatcher.
+                await _owner._engine.InstallRouteAsync(_plan.Target.Name, Route(keepSource: true), _cancellationToken).ConfigureAwait(false);
+            }
 
             // The start position: every log entry up to it is resolved, so each change the scan might miss comes after
             // it and reaches the target through its dispatcher. An entry still pending (its source write in flight) may
@@ -224,7 +238,7 @@ internal sealed partial class MigrationManager
                 return; // one entity the transform rejects is dead-lettered by the backfill, not a bad request
             }
 
-            if (Misfit(output, TargetDefinitionOf(collection)) is { } problem)
+            if (CollectionRoute.Misfit(output, TargetDefinitionOf(collection)) is { } problem)
             {
                 throw new ArgumentException($"MigrationRequest.TransformName '{_request.TransformName}' produces output that does not fit the target: {problem}. Nothing was written.", nameof(MigrationRequest.TransformName));
             }
@@ -239,26 +253,6 @@ internal sealed partial class MigrationManager
 
             _owner._options.TryGetCollection(sourceCollection, out var own);
             return own;
-        }
-
-        private static string? Misfit(SyncEntity? output, CollectionDefinition target)
-        {
-            if (output is null)
-            {
-                return "the transform returned null";
-            }
-
-            if (!output.HasVector)
-            {
-                return null;
-            }
-
-            return target.VectorDimension switch
-            {
-                null => $"a vector of dimension {output.Vector.Length}, but collection '{target.Name}' has no vectors",
-                { } d when d != output.Vector.Length => $"a vector of dimension {output.Vector.Length}, but collection '{target.Name}' has dimension {d}",
-                _ => null,
-            };
         }
 
         /// <summary>
@@ -347,39 +341,29 @@ internal sealed partial class MigrationManager
 
         private async Task PrepareAsync(IReadOnlyList<VersionedEntity> page, CollectionDefinition definition, List<EntityChange> changes, List<EntityChange> sources, List<(EntityChange, string)> rejected, CancellationToken cancellationToken)
         {
-            var id = _request.Id;
+            // A transform goes through the same code as a re-embedding route: transformed, checked against the target
+            // collection, re-keyed to it and tagged with the migration id.
+            var transformer = _plan.Transform is { } transform
+                ? new CollectionRoute(page[0].Entity.Key.Collection, definition.Name, definition, _request.TransformName!, transform, KeepSource: false, _request.Id)
+                : null;
             foreach (var current in page)
             {
                 var source = EntityChange.Upsert(current.Entity, current.Version, current.ContentHash);
-                if (_plan.Transform is not { } transform)
+                if (transformer is null)
                 {
-                    changes.Add(source.WithOrigin(id));
+                    changes.Add(source.WithOrigin(_request.Id));
                     sources.Add(source);
                     continue;
                 }
 
-                SyncEntity output;
-                try
+                var (routed, problem) = await transformer.RouteAsync(source, cancellationToken).ConfigureAwait(false);
+                if (routed is null)
                 {
-                    output = await transform(current.Entity, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (!TransientErrors.IsCallerCancellation(ex, cancellationToken))
-                {
-                    rejected.Add((source, $"transform '{_request.TransformName}' failed: {ex.GetType().Name}: {ex.Message}"));
+                    rejected.Add((source, problem!));
                     continue;
                 }
 
-                if (Misfit(output, definition) is { } problem)
-                {
-                    rejected.Add((source, $"transform '{_request.TransformName}' produced {problem}"));
-                    continue;
-                }
-
-                // The recorded hash stays the source's: it says which source content this record was made from, so a
-                // check compares it with the source as for any other replica.
-                var key = new EntityKey(definition.Name, current.Entity.Key.Id);
-                var entity = new SyncEntity(key, output.Document, output.Vector, output.Edges);
-                changes.Add(EntityChange.Upsert(entity, current.Version, current.ContentHash).WithOrigin(id));
+                changes.Add(routed);
                 sources.Add(source);
             }
         }
@@ -463,6 +447,15 @@ internal sealed partial class MigrationManager
             }
 
             var options = _request.VerifyOptions ?? new ConsistencyCheckOptions { Stores = [_plan.Target.Name] };
+            if (_plan.TargetDefinition is not null)
+            {
+                var started = _owner._time.GetUtcNow();
+                var store = await RouteVerifier.CheckAsync(_plan.Source, _plan.Target, Route(keepSource: false), options, _cancellationToken).ConfigureAwait(false);
+                var collection = _plan.Collections[0];
+                var count = await _plan.Source.CountAsync(collection, _cancellationToken).ConfigureAwait(false);
+                return [new ConsistencyReport(collection, _plan.Source.Name, ConsistencyCheckMode.Full, options.Deep, options.Range, count, [store], started, _owner._time.GetUtcNow() - started)];
+            }
+
             var reports = new List<ConsistencyReport>();
             foreach (var collection in _plan.Collections)
             {
@@ -487,6 +480,15 @@ internal sealed partial class MigrationManager
                 .Select(l => new MigrationFailure(l.Key, l.Reason[prefix.Length..]))
                 .ToArray();
         }
+
+        private CollectionRoute Route(bool keepSource) => _owner._engine.ResolveRoute(_plan.Target.Name, new RouteState
+        {
+            SourceCollection = _plan.Collections[0],
+            TargetCollection = _plan.TargetDefinition!.Name,
+            TransformName = _request.TransformName!,
+            KeepSource = keepSource,
+            MigrationId = _request.Id,
+        });
 
         private async Task SaveUnitAsync(int index) =>
             await Log.SetCheckpointAsync(MigrationUnit.Name(_request.Id, index), MigrationJson.Write(_units[index]), _cancellationToken).ConfigureAwait(false);

@@ -106,6 +106,12 @@ internal sealed partial class MigrationManager : IMigrationManager
 
         try
         {
+            if (header.TargetCollection is not null)
+            {
+                // Stop routing first, so nothing new is written into the collection being emptied.
+                await _engine.RemoveRouteAsync(header.Target, header.Collections[0], cancellationToken).ConfigureAwait(false);
+            }
+
             long removed = 0;
             foreach (var collection in TargetCollections(header))
             {

@@ -55,11 +55,17 @@ internal sealed class MigrationUnit
 [JsonSourceGenerationOptions(UseStringEnumConverter = true)]
 [JsonSerializable(typeof(MigrationHeader))]
 [JsonSerializable(typeof(MigrationUnit))]
+[JsonSerializable(typeof(Sync.RouteState))]
 internal sealed partial class MigrationJson : JsonSerializerContext
 {
     public static string Write(MigrationHeader header) => JsonSerializer.Serialize(header, Default.MigrationHeader);
 
     public static string Write(MigrationUnit unit) => JsonSerializer.Serialize(unit, Default.MigrationUnit);
+
+    public static string Write(Sync.RouteState route) => JsonSerializer.Serialize(route, Default.RouteState);
+
+    public static Sync.RouteState ReadRoute(string json, string name) =>
+        JsonSerializer.Deserialize(json, Default.RouteState) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");
 
     public static MigrationHeader ReadHeader(string json, string name) =>
         JsonSerializer.Deserialize(json, Default.MigrationHeader) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");

@@ -38,6 +38,9 @@ internal sealed class StoreDispatcher
     private long _savedCursor;
     private long _lastCursorSave;
     private long _skipTo;
+    private readonly Lock _routeGate = new();
+    private Dictionary<string, CollectionRoute> _routes = new(StringComparer.Ordinal);
+    private long _routesVersion;
     private volatile bool _released;
 
     public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
@@ -78,6 +81,34 @@ internal sealed class StoreDispatcher
     {
         var cursor = await LoadCursorAsync(cancellationToken).ConfigureAwait(false);
         _released = cursor > 0 || !_options.ReplicasAwaitingBackfill.Contains(Name);
+    }
+
+    /// <summary>Advances to the route version each step starts with, so a re-embedding knows when its route is live.</summary>
+    public CursorWatch RoutesObserved { get; } = new();
+
+    /// <summary>The routes in force (copy-on-write; replaced whole).</summary>
+    public IReadOnlyDictionary<string, CollectionRoute> Routes => Volatile.Read(ref _routes);
+
+    /// <summary>Installs or replaces (route non-null) or removes (null) the route of a source collection; returns the new route version.</summary>
+    public long SetRoute(string sourceCollection, CollectionRoute? route)
+    {
+        lock (_routeGate)
+        {
+            var next = new Dictionary<string, CollectionRoute>(_routes, StringComparer.Ordinal);
+            if (route is null)
+            {
+                next.Remove(sourceCollection);
+            }
+            else
+            {
+                next[sourceCollection] = route;
+            }
+
+            Volatile.Write(ref _routes, next);
+            var version = Interlocked.Increment(ref _routesVersion);
+            Wake.Set();
+            return version;
+        }
     }
 
     /// <summary>Whether the dispatcher waits for a migration's <see cref="SkipTo"/> before reading the log.</summary>
@@ -159,6 +190,11 @@ internal sealed class StoreDispatcher
 
     internal async Task<long> StepAsync(long cursor, CancellationToken cancellationToken)
     {
+        // Every change this step reads is routed by the routes read here: a route installed before this line applies
+        // to every change read after it.
+        var routesVersion = Interlocked.Read(ref _routesVersion);
+        var routes = Volatile.Read(ref _routes);
+        RoutesObserved.Advance(routesVersion);
         if (!_released)
         {
             await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
@@ -213,7 +249,15 @@ internal sealed class StoreDispatcher
             }
 
             Coalesce();
-            await ApplyBatchAsync(cancellationToken).ConfigureAwait(false);
+            if (routes.Count > 0)
+            {
+                await RouteAsync(routes, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_changes.Count > 0)
+            {
+                await ApplyBatchAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
 
         Cursor.Advance(read.ReadThrough);
@@ -265,6 +309,46 @@ internal sealed class StoreDispatcher
                 _changes[slot] = record.Change;
             }
         }
+    }
+
+    /// <summary>
+    /// Rewrites the batch for routed collections: each change of a routed collection becomes its transformed copy in
+    /// the target collection, plus the original while the route keeps the source collection. Each copy stays paired
+    /// with its log record, so a copy the store rejects is dead-lettered (and replayed) like any change. A change the
+    /// transform rejects is dead-lettered here.
+    /// </summary>
+    private async Task RouteAsync(IReadOnlyDictionary<string, CollectionRoute> routes, CancellationToken cancellationToken)
+    {
+        var count = _changes.Count;
+        for (var i = 0; i < count; i++)
+        {
+            var change = _changes[i];
+            if (!routes.TryGetValue(change.Key.Collection, out var route))
+            {
+                _changes.Add(change);
+                _chosen.Add(_chosen[i]);
+                continue;
+            }
+
+            if (route.KeepSource)
+            {
+                _changes.Add(change);
+                _chosen.Add(_chosen[i]);
+            }
+
+            var (routed, problem) = await route.RouteAsync(change, cancellationToken).ConfigureAwait(false);
+            if (routed is null)
+            {
+                await DeadLetterAsync(_chosen[i], new SyncStoreException($"Route of '{change.Key}' to collection '{route.TargetCollection}': {problem}", false, Name, change.Key, "route"), cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            _changes.Add(routed);
+            _chosen.Add(_chosen[i]);
+        }
+
+        _changes.RemoveRange(0, count);
+        _chosen.RemoveRange(0, count);
     }
 
     private async Task ApplyBatchAsync(CancellationToken cancellationToken)

@@ -33,9 +33,15 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
     private ResiliencePipeline? _sourcePipeline;
     private WakeSignal _resolverWake = new();
     private long _head;
+    private readonly Dictionary<string, Migration.EntityTransform> _transforms = new(StringComparer.Ordinal);
 
-    public SyncEngine(Func<StoreTopology> topologyFactory, IOptions<CrossStoreSyncOptions> options, TimeProvider time, SyncMetrics metrics, ILoggerFactory loggerFactory)
+    public SyncEngine(Func<StoreTopology> topologyFactory, IOptions<CrossStoreSyncOptions> options, TimeProvider time, SyncMetrics metrics, ILoggerFactory loggerFactory, IEnumerable<Migration.TransformRegistration>? transforms = null)
     {
+        foreach (var registration in transforms ?? [])
+        {
+            _transforms[registration.Name] = registration.Transform;
+        }
+
         _topologyFactory = topologyFactory;
         _options = options.Value;
         _time = time;
@@ -99,6 +105,8 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
                 await dispatcher.InitializeAsync(cancellationToken).ConfigureAwait(false);
             }
 
+            await LoadRoutesAsync(topology.Log, cancellationToken).ConfigureAwait(false);
+
             foreach (var dispatcher in _dispatchers)
             {
                 _loops.Add(Task.Run(() => dispatcher.RunAsync(_stopping.Token), CancellationToken.None));
@@ -151,6 +159,71 @@ internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
 
     internal ValueTask EnsureStartedAsync(CancellationToken cancellationToken) =>
         _started ? ValueTask.CompletedTask : new ValueTask(StartAsync(cancellationToken));
+
+    /// <summary>The registered transforms, by name.</summary>
+    internal IReadOnlyDictionary<string, Migration.EntityTransform> Transforms => _transforms;
+
+    /// <summary>
+    /// Saves a route and installs it in the store's dispatcher, then waits until the dispatcher starts a step with it:
+    /// from then on every change it reads is routed, and every change it read before was committed to the source
+    /// before this method returned.
+    /// </summary>
+    internal async Task InstallRouteAsync(string store, CollectionRoute route, CancellationToken cancellationToken)
+    {
+        var dispatcher = _dispatchers.First(d => d.Name == store);
+        await Topology.Log.SetCheckpointAsync(CollectionRoute.CheckpointName(store, route.SourceCollection), Migration.MigrationJson.Write(route.ToState()), cancellationToken).ConfigureAwait(false);
+        var version = dispatcher.SetRoute(route.SourceCollection, route);
+        await dispatcher.RoutesObserved.WaitForAsync(version, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Removes a route: the store's dispatcher writes the source collection under its own name again.</summary>
+    internal async Task RemoveRouteAsync(string store, string sourceCollection, CancellationToken cancellationToken)
+    {
+        var dispatcher = _dispatchers.First(d => d.Name == store);
+        await Topology.Log.SetCheckpointAsync(CollectionRoute.CheckpointName(store, sourceCollection), null, cancellationToken).ConfigureAwait(false);
+        var version = dispatcher.SetRoute(sourceCollection, null);
+        await dispatcher.RoutesObserved.WaitForAsync(version, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Builds a route from its saved state; throws when its transform or collection is not configured.</summary>
+    internal CollectionRoute ResolveRoute(string store, RouteState state)
+    {
+        if (!_transforms.TryGetValue(state.TransformName, out var transform))
+        {
+            throw new InvalidOperationException(
+                $"Store '{store}' routes collection '{state.SourceCollection}' to '{state.TargetCollection}' through transform '{state.TransformName}' (re-embedding '{state.MigrationId}'), but no transform of that name is registered. Register it with AddTransform on every start.");
+        }
+
+        if (!_options.TryGetCollection(state.TargetCollection, out var target))
+        {
+            throw new InvalidOperationException(
+                $"Store '{store}' routes collection '{state.SourceCollection}' to '{state.TargetCollection}' (re-embedding '{state.MigrationId}'), which is not configured. Keep it declared with AddCollection.");
+        }
+
+        return new CollectionRoute(state.SourceCollection, state.TargetCollection, target, state.TransformName, transform, state.KeepSource, state.MigrationId);
+    }
+
+    private async Task LoadRoutesAsync(Log.IChangeLog log, CancellationToken cancellationToken)
+    {
+        foreach (var name in await log.ListCheckpointsAsync("route/", cancellationToken).ConfigureAwait(false))
+        {
+            var json = await log.GetCheckpointAsync(name, cancellationToken).ConfigureAwait(false);
+            if (json is null)
+            {
+                continue;
+            }
+
+            var store = name["route/".Length..name.LastIndexOf('/')];
+            var dispatcher = _dispatchers.FirstOrDefault(d => d.Name == store);
+            if (dispatcher is null)
+            {
+                continue; // the replica is no longer registered; its route waits in case it comes back
+            }
+
+            var route = ResolveRoute(store, Migration.MigrationJson.ReadRoute(json, name));
+            dispatcher.SetRoute(route.SourceCollection, route);
+        }
+    }
 
     private async Task ResolveLoopAsync(CancellationToken cancellationToken)
     {

@@ -26,7 +26,30 @@ public sealed class MetricsTests
         ["crossstoresync.consistency.repaired"] = "{change}",
         ["crossstoresync.consistency.entries_read"] = "{entry}",
         ["crossstoresync.consistency.check.duration"] = "s",
+        ["crossstoresync.migration.entities"] = "{entity}",
+        ["crossstoresync.migration.batch.size"] = "{entity}",
+        ["crossstoresync.migration.batch.duration"] = "s",
     };
+
+    [Fact]
+    public async Task Migration_instruments_report_entities_batches_and_failures()
+    {
+        await using var engine = await TestEngine.StartAsync(
+            o => o.ReplicasAwaitingBackfill.Add("vectors"),
+            configureServices: s => s.AddCrossStoreSync().AddTransform("reject-x", (e, _) => e.Key.Id == "x3" ? throw new InvalidOperationException("no") : ValueTask.FromResult(e)));
+        using var recorder = new MeasurementRecorder(engine.Services.GetRequiredService<SyncMetrics>().Meter);
+        await engine.Source.ApplyAsync(Enumerable.Range(0, 300).Select(i => CrossStoreSync.Model.EntityChange.Upsert(Items.Entity("x" + i), new CrossStoreSync.Model.HlcTimestamp(1_000 + i))).ToArray(), CancellationToken.None);
+
+        var report = await engine.Services.GetRequiredService<CrossStoreSync.Migration.IMigrationManager>().RunAsync(
+            new CrossStoreSync.Migration.MigrationRequest { Id = "metrics", Target = "vectors", TransformName = "reject-x", InitialBatchSize = 50, MinBatchSize = 50, MaxBatchSize = 50, Verify = false });
+
+        Assert.Equal(299, recorder.Sum("crossstoresync.migration.entities", "vectors", ("outcome", "written")));
+        Assert.Equal(1, recorder.Sum("crossstoresync.migration.entities", "vectors", ("outcome", "failed")));
+        Assert.Equal(1, recorder.Sum("crossstoresync.store.dead_letters", "vectors"));
+        Assert.True(recorder.Count("crossstoresync.migration.batch.size") >= 6);
+        Assert.Equal(recorder.Count("crossstoresync.migration.batch.size"), recorder.Count("crossstoresync.migration.batch.duration"));
+        Assert.Equal(299, report.Written);
+    }
 
     [Fact]
     public async Task Consistency_instruments_report_checks_findings_and_repairs()
@@ -129,7 +152,7 @@ public sealed class MetricsTests
     private sealed class MeasurementRecorder : IDisposable
     {
         private readonly MeterListener _listener = new();
-        private readonly ConcurrentQueue<(string Name, double Value, string? Store)> _measurements = new();
+        private readonly ConcurrentQueue<(string Name, double Value, string? Store, string? Outcome)> _measurements = new();
         private readonly ConcurrentDictionary<string, TaskCompletionSource> _seen = new(StringComparer.Ordinal);
 
         public MeasurementRecorder(Meter meter)
@@ -144,6 +167,7 @@ public sealed class MetricsTests
             };
             _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) => Add(instrument, value, tags));
             _listener.SetMeasurementEventCallback<double>((instrument, value, tags, _) => Add(instrument, value, tags));
+            _listener.SetMeasurementEventCallback<int>((instrument, value, tags, _) => Add(instrument, value, tags));
             _listener.Start();
         }
 
@@ -155,6 +179,9 @@ public sealed class MetricsTests
             _measurements.Where(m => m.Name == name && (store is null || m.Store == store)).Select(m => m.Value);
 
         public double Sum(string name, string? store = null) => Values(name, store).Sum();
+
+        public double Sum(string name, string store, (string Key, string Value) outcome) =>
+            _measurements.Where(m => m.Name == name && m.Store == store && outcome.Key == "outcome" && m.Outcome == outcome.Value).Sum(m => m.Value);
 
         public int Count(string name, string? store = null) => Values(name, store).Count();
 
@@ -180,15 +207,20 @@ public sealed class MetricsTests
             where T : struct
         {
             string? store = null;
+            string? outcome = null;
             foreach (var tag in tags)
             {
                 if (tag.Key == "store")
                 {
                     store = tag.Value as string;
                 }
+                else if (tag.Key == "outcome")
+                {
+                    outcome = tag.Value as string;
+                }
             }
 
-            _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), store));
+            _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), store, outcome));
             _seen.GetOrAdd(instrument.Name, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         }
 
