@@ -171,6 +171,45 @@ public sealed class SqliteMigrationTests : IDisposable
         Assert.Single(await store.ReadDigestsAsync("items", ["item-5"], CancellationToken.None));
     }
 
+    [Fact]
+    public async Task Re_embedding_into_a_new_dimension_switches_after_verifying_and_the_route_survives_a_restart()
+    {
+        await SeedAsync(2_000, 4);
+        static ValueTask<SyncEntity> Embed(SyncEntity e, CancellationToken _) =>
+            ValueTask.FromResult(new SyncEntity(e.Key, e.Document, Enumerable.Range(0, 16).Select(i => e.Vector.Span[i % 4] * (i + 1)).ToArray(), e.Edges));
+        void Configure(CrossStoreSync.DependencyInjection.ICrossStoreSyncBuilder b)
+        {
+            b.UseSqlite(o => o.DirectoryPath = _dir.Path);
+            b.AddTransform("embed-16", Embed);
+        }
+
+        await using (var engine = await TestEngine.StartAsync(Configure, o => o.AddCollection("items_v2", 16)))
+        {
+            var report = await engine.Services.GetRequiredService<IMigrationManager>().RunAsync(new MigrationRequest
+            {
+                Id = "reembed",
+                Target = "vectors",
+                Collections = ["items"],
+                TargetCollection = "items_v2",
+                TransformName = "embed-16",
+            });
+            Assert.True(report.IsVerified);
+            Assert.Equal(2_000, report.Written);
+        }
+
+        // A new process: the route comes back from the log's checkpoints and new changes land in the new collection.
+        await using (var engine = await TestEngine.StartAsync(Configure, o => o.AddCollection("items_v2", 16)))
+        {
+            var ticket = await engine.Manager.WriteAsync(Item(7, 4, revision: 50));
+            Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(ticket, Wait));
+            var vectors = engine.Services.GetRequiredService<SqliteVectorStore>();
+            Assert.Equal(ticket.Version, Assert.Single(await vectors.ReadDigestsAsync("items_v2", ["item-7"], CancellationToken.None)).Version);
+            Assert.NotEqual(ticket.Version, Assert.Single(await vectors.ReadDigestsAsync("items", ["item-7"], CancellationToken.None)).Version);
+            var check = await engine.Services.GetRequiredService<IConsistencyChecker>().CheckAsync("items", new ConsistencyCheckOptions { Deep = true });
+            Assert.True(check.IsConsistent, string.Join("; ", check.Stores.Select(s => $"{s.Store}: {s.Inconsistent}")));
+        }
+    }
+
     private sealed class SynchronousProgress(Action<MigrationProgress> report) : IProgress<MigrationProgress>
     {
         public void Report(MigrationProgress value) => report(value);
