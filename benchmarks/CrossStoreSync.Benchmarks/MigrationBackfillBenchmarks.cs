@@ -112,9 +112,12 @@ public class MigrationBackfillBenchmarks
                 o.ReplicasAwaitingBackfill.Add("graph");
             });
         var migrations = host.Services.GetRequiredService<IMigrationManager>();
+
+        // New ids every iteration: the checkpoints live in the shared source file, and a finished migration does not run again.
+        var run = Guid.NewGuid().ToString("N");
         var reports = await Task.WhenAll(
-            migrations.RunAsync(new MigrationRequest { Id = "bench-v", Target = "vectors", Workers = 2, Verify = false }),
-            migrations.RunAsync(new MigrationRequest { Id = "bench-g", Target = "graph", Workers = 2, Verify = false }));
+            migrations.RunAsync(new MigrationRequest { Id = "bench-v-" + run, Target = "vectors", Workers = 2, Verify = false }),
+            migrations.RunAsync(new MigrationRequest { Id = "bench-g-" + run, Target = "graph", Workers = 2, Verify = false }));
         var written = reports[0].Written + reports[1].Written;
         return written == 2L * Entities ? written : throw new InvalidOperationException($"Migrated {written} entities, expected {2L * Entities}.");
     }

@@ -302,42 +302,64 @@ internal sealed partial class MigrationManager
             var changes = new List<EntityChange>();
             var sources = new List<EntityChange>();
             var rejected = new List<(EntityChange Source, string Reason)>();
-            while (true)
+            var size = _batchSize.Current;
+            var next = ReadPage(unit.Collection, range, unit.After, size, cancellationToken);
+            try
             {
-                var size = _batchSize.Current;
-                var page = await _plan.Source.ScanBucketsAsync(unit.Collection, range, unit.After, size, cancellationToken).ConfigureAwait(false);
-                if (page.Count > 0)
+                while (true)
                 {
-                    changes.Clear();
-                    sources.Clear();
-                    rejected.Clear();
-                    await PrepareAsync(page, definition, changes, sources, rejected, cancellationToken).ConfigureAwait(false);
-                    var refused = await WriteAsync(changes, sources, rejected, cancellationToken).ConfigureAwait(false);
-                    foreach (var (source, reason) in rejected)
+                    var page = await next.ConfigureAwait(false);
+                    var last = page.Count < size;
+                    if (!last)
                     {
-                        await DeadLetterAsync(source, reason, cancellationToken).ConfigureAwait(false);
+                        // Read the next page while this one is written: the source read and the target write overlap.
+                        size = _batchSize.Current;
+                        next = ReadPage(unit.Collection, range, page[^1].Entity.Key.Id, size, cancellationToken);
                     }
 
-                    unit.After = page[^1].Entity.Key.Id;
-                    unit.Written += changes.Count - refused;
-                    unit.Failed += rejected.Count;
-                    Interlocked.Add(ref _handled, page.Count);
-                    _owner._metrics.MigrationEntities.Add(page.Count - rejected.Count, _storeTag, new KeyValuePair<string, object?>("outcome", "written"));
-                    if (rejected.Count > 0)
+                    if (page.Count > 0)
                     {
-                        _owner._metrics.MigrationEntities.Add(rejected.Count, _storeTag, new KeyValuePair<string, object?>("outcome", "failed"));
-                    }
-                }
+                        changes.Clear();
+                        sources.Clear();
+                        rejected.Clear();
+                        await PrepareAsync(page, definition, changes, sources, rejected, cancellationToken).ConfigureAwait(false);
+                        var refused = await WriteAsync(changes, sources, rejected, cancellationToken).ConfigureAwait(false);
+                        foreach (var (source, reason) in rejected)
+                        {
+                            await DeadLetterAsync(source, reason, cancellationToken).ConfigureAwait(false);
+                        }
 
-                unit.Done = page.Count < size;
-                await SaveUnitAsync(index).ConfigureAwait(false);
-                Report(MigrationPhase.Backfilling);
-                if (unit.Done)
-                {
-                    return;
+                        unit.After = page[^1].Entity.Key.Id;
+                        unit.Written += changes.Count - refused;
+                        unit.Failed += rejected.Count;
+                        Interlocked.Add(ref _handled, page.Count);
+                        _owner._metrics.MigrationEntities.Add(page.Count - rejected.Count, _storeTag, new KeyValuePair<string, object?>("outcome", "written"));
+                        if (rejected.Count > 0)
+                        {
+                            _owner._metrics.MigrationEntities.Add(rejected.Count, _storeTag, new KeyValuePair<string, object?>("outcome", "failed"));
+                        }
+                    }
+
+                    unit.Done = last;
+                    await SaveUnitAsync(index).ConfigureAwait(false);
+                    Report(MigrationPhase.Backfilling);
+                    if (last)
+                    {
+                        return;
+                    }
                 }
             }
+            finally
+            {
+                // A read-ahead left behind by a failure or cancellation is observed, so its exception is not lost unobserved.
+                _ = next.ContinueWith(static t => t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+            }
         }
+
+        // On the thread pool: stores whose reads complete synchronously (SQLite) would otherwise run the read-ahead
+        // inline and overlap nothing.
+        private Task<IReadOnlyList<VersionedEntity>> ReadPage(string collection, BucketRange range, string? after, int size, CancellationToken cancellationToken) =>
+            Task.Run(() => _plan.Source.ScanBucketsAsync(collection, range, after, size, cancellationToken).AsTask(), cancellationToken);
 
         private async Task PrepareAsync(IReadOnlyList<VersionedEntity> page, CollectionDefinition definition, List<EntityChange> changes, List<EntityChange> sources, List<(EntityChange, string)> rejected, CancellationToken cancellationToken)
         {
