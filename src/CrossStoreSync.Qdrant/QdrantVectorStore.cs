@@ -68,8 +68,8 @@ public sealed partial class QdrantVectorStore : IVectorStore
     /// and the payload indexes on <c>_sync.bucket</c>, <c>_sync.version</c>, <c>_sync.live</c> and <c>_sync.origin</c>.
     /// Collections without a vector dimension are not created: the store holds nothing for them.
     /// </summary>
-    /// <exception cref="QdrantException">A collection exists with another vector size or distance, the server is
-    /// older than 1.17, or Qdrant failed.</exception>
+    /// <exception cref="SyncStoreException">A collection exists with another vector size or distance, or the server is
+    /// older than 1.17 (permanent); or Qdrant failed (<see cref="QdrantException"/>).</exception>
     public async ValueTask InitializeAsync(IReadOnlyList<CollectionDefinition> collections, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(collections);
@@ -452,8 +452,8 @@ public sealed partial class QdrantVectorStore : IVectorStore
         _ => throw new ArgumentOutOfRangeException(nameof(distance), distance, "Unknown distance."),
     };
 
-    private QdrantException Permanent(string message, string operation, EntityKey? key = null) =>
-        new($"Qdrant store '{Name}': {message}", false, null, null, Name, key, operation);
+    private SyncStoreException Permanent(string message, string operation, EntityKey? key = null) =>
+        new($"Qdrant store '{Name}': {message}", false, Name, key, operation);
 
     /// <summary>An entity collection as this store maps it to Qdrant.</summary>
     private sealed record CollectionState(string Collection, string QdrantName, string VectorName, int Dimension, VectorDistance Distance);
