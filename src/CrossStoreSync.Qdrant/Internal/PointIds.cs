@@ -10,8 +10,12 @@ namespace CrossStoreSync.Qdrant.Internal;
 /// </summary>
 internal static class PointIds
 {
-    /// <summary>The namespace UUID of CrossStoreSync point ids (itself a v5 UUID of "crossstoresync" in the URL namespace).</summary>
-    public static readonly Guid Namespace = new("2f1f6e0a-6a58-5c3e-9d0e-7b5b8a4f3c21");
+    /// <summary>
+    /// The namespace of CrossStoreSync point ids: itself the v5 UUID of <c>https://github.com/crossstoresync/point-ids</c>
+    /// in the RFC's URL namespace, so e.g. Python's <c>uuid.uuid5(ns, id)</c> gives the same point ids. Never change it:
+    /// every stored point id depends on it.
+    /// </summary>
+    public static readonly Guid Namespace = new("c807e3e0-4663-5708-87a1-0a461758c11f");
 
     /// <summary>The point id of an entity id, lowercase hyphenated as Qdrant returns it.</summary>
     public static string For(string id) => Create(Namespace, id).ToString("D");
