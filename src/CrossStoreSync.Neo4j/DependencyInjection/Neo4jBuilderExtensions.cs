@@ -28,12 +28,11 @@ public static class CrossStoreSyncNeo4jBuilderExtensions
         services.AddOptions<Neo4jGraphStoreOptions>(name)
             .Configure(o => o.StoreName = name)
             .Configure(configure)
-            .Validate(o =>
-            {
-                o.Validate();
-                return o.StoreName == name;
-            }, $"Neo4jGraphStoreOptions.StoreName must stay '{name}', the name the store was registered with.")
             .ValidateOnStart();
+        if (!services.Any(d => d.ImplementationInstance is Neo4jOptionsValidator v && v.Name == name))
+        {
+            services.AddSingleton<IValidateOptions<Neo4jGraphStoreOptions>>(new Neo4jOptionsValidator(name));
+        }
         services.AddHttpClient(Neo4jGraphStore.HttpClientName(name));
         services.TryAddKeyedSingleton(name, (sp, _) => new Neo4jGraphStore(
             sp.GetRequiredService<IHttpClientFactory>(),
@@ -42,5 +41,32 @@ public static class CrossStoreSyncNeo4jBuilderExtensions
             sp.GetService<TimeProvider>()));
         builder.AddReplica("neo4j:" + name, sp => sp.GetRequiredKeyedService<Neo4jGraphStore>(name));
         return builder;
+    }
+}
+
+/// <summary>Validates the named options of one store at start-up, reporting the bad value.</summary>
+internal sealed class Neo4jOptionsValidator(string name) : IValidateOptions<Neo4jGraphStoreOptions>
+{
+    public string Name { get; } = name;
+
+    public ValidateOptionsResult Validate(string? optionsName, Neo4jGraphStoreOptions options)
+    {
+        if (optionsName != Name)
+        {
+            return ValidateOptionsResult.Skip;
+        }
+
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            return ValidateOptionsResult.Fail(ex.Message);
+        }
+
+        return options.StoreName == Name
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"Neo4jGraphStoreOptions.StoreName is '{options.StoreName}' but the store was registered as '{Name}'; they must match.");
     }
 }

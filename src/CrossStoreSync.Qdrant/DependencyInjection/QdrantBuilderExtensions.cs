@@ -28,12 +28,11 @@ public static class CrossStoreSyncQdrantBuilderExtensions
         services.AddOptions<QdrantVectorStoreOptions>(name)
             .Configure(o => o.StoreName = name)
             .Configure(configure)
-            .Validate(o =>
-            {
-                o.Validate();
-                return o.StoreName == name;
-            }, $"QdrantVectorStoreOptions.StoreName must stay '{name}', the name the store was registered with.")
             .ValidateOnStart();
+        if (!services.Any(d => d.ImplementationInstance is QdrantOptionsValidator v && v.Name == name))
+        {
+            services.AddSingleton<IValidateOptions<QdrantVectorStoreOptions>>(new QdrantOptionsValidator(name));
+        }
         services.AddHttpClient(QdrantVectorStore.HttpClientName(name));
         services.TryAddKeyedSingleton(name, (sp, _) => new QdrantVectorStore(
             sp.GetRequiredService<IHttpClientFactory>(),
@@ -42,5 +41,32 @@ public static class CrossStoreSyncQdrantBuilderExtensions
             sp.GetService<TimeProvider>()));
         builder.AddReplica("qdrant:" + name, sp => sp.GetRequiredKeyedService<QdrantVectorStore>(name));
         return builder;
+    }
+}
+
+/// <summary>Validates the named options of one store at start-up, reporting the bad value.</summary>
+internal sealed class QdrantOptionsValidator(string name) : IValidateOptions<QdrantVectorStoreOptions>
+{
+    public string Name { get; } = name;
+
+    public ValidateOptionsResult Validate(string? optionsName, QdrantVectorStoreOptions options)
+    {
+        if (optionsName != Name)
+        {
+            return ValidateOptionsResult.Skip;
+        }
+
+        try
+        {
+            options.Validate();
+        }
+        catch (ArgumentException ex)
+        {
+            return ValidateOptionsResult.Fail(ex.Message);
+        }
+
+        return options.StoreName == Name
+            ? ValidateOptionsResult.Success
+            : ValidateOptionsResult.Fail($"QdrantVectorStoreOptions.StoreName is '{options.StoreName}' but the store was registered as '{Name}'; they must match.");
     }
 }
