@@ -79,7 +79,7 @@ internal static class CypherStatements
 
     /// <summary>Digests of the given ids (<c>$ids</c>): live nodes only, each with its outgoing edges.</summary>
     public static string ReadDigests(string label) =>
-        $"UNWIND $ids AS id\nMATCH (n:{Identifier(label)} {{id: id}})\nWHERE {Live}\n" + DigestTail;
+        $"UNWIND $ids AS k\nMATCH (n:{Identifier(label)} {{id: k}})\nWHERE {Live}\n" + DigestTail;
 
     /// <summary>One page of digests: live nodes of a bucket range (<c>$first</c>..<c>$last</c>) after key <c>$after</c>, by key, at most <c>$limit</c>.</summary>
     public static string ScanDigests(string label) =>
@@ -113,13 +113,13 @@ internal static class CypherStatements
     public static string OutgoingNeighbors(string label) =>
         $"MATCH (n:{Identifier(label)} {{id: $id}})-[e]->(t)\nWHERE $type IS NULL OR type(e) = $type\n" +
         "RETURN type(e) AS type, " + string.Format(System.Globalization.CultureInfo.InvariantCulture, CollectionOf, "t") + " AS collection, t.id AS id, " +
-        "(t._sync_version IS NOT NULL AND t._sync_deleted = false) AS exists\nORDER BY e._ord";
+        "(t._sync_version IS NOT NULL AND t._sync_deleted = false) AS live\nORDER BY e._ord";
 
     /// <summary>Incoming neighbours of node <c>$id</c>, optionally of edge type <c>$type</c>.</summary>
     public static string IncomingNeighbors(string label) =>
         $"MATCH (n:{Identifier(label)} {{id: $id}})<-[e]-(s)\nWHERE $type IS NULL OR type(e) = $type\n" +
         "RETURN type(e) AS type, " + string.Format(System.Globalization.CultureInfo.InvariantCulture, CollectionOf, "s") + " AS collection, s.id AS id, " +
-        "(s._sync_version IS NOT NULL AND s._sync_deleted = false) AS exists\nORDER BY s.id, e._ord";
+        "(s._sync_version IS NOT NULL AND s._sync_deleted = false) AS live\nORDER BY s.id, e._ord";
 
     /// <summary>
     /// Checks an identifier (letter, then letters, digits and '_', at most 64) and back-quotes it. Collections and edge
