@@ -23,6 +23,7 @@ internal sealed class QdrantHttp
     private readonly QdrantVectorStoreOptions _options;
     private readonly TimeProvider _time;
     private readonly ResiliencePipeline _pipeline;
+    private readonly Uri _root;
 
     public QdrantHttp(IHttpClientFactory clients, string clientName, QdrantVectorStoreOptions options, TimeProvider time, ILogger logger)
     {
@@ -30,6 +31,9 @@ internal sealed class QdrantHttp
         _clientName = clientName;
         _options = options;
         _time = time;
+
+        // Relative paths resolve against the base only if it ends with '/' (a reverse proxy may mount Qdrant under a path).
+        _root = options.BaseAddress!.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
         var builder = new ResiliencePipelineBuilder { TimeProvider = time };
         if (options.MaxRetryAttempts > 0)
         {
@@ -89,7 +93,7 @@ internal sealed class QdrantHttp
     private async Task<JsonDocument?> SendOnceAsync(HttpMethod method, string pathAndQuery, ReadOnlyMemory<byte>? body, string operation, EntityKey? key, bool notFoundIsNull, CancellationToken cancellationToken)
     {
         var client = _clients.CreateClient(_clientName);
-        using var request = new HttpRequestMessage(method, new Uri(_options.BaseAddress!, pathAndQuery));
+        using var request = new HttpRequestMessage(method, new Uri(_root, pathAndQuery));
         if (_options.ApiKey is not null)
         {
             request.Headers.TryAddWithoutValidation("api-key", _options.ApiKey);

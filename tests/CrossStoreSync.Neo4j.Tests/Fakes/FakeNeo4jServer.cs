@@ -102,8 +102,25 @@ public sealed partial class FakeNeo4jServer : IAsyncDisposable
             return;
         }
 
+        if (context.Request.ContentType?.StartsWith("application/json", StringComparison.Ordinal) != true)
+        {
+            _violations.Enqueue("Content-Type is " + context.Request.ContentType);
+            await Errors(context, 415, "Neo.ClientError.Request.Invalid", "Unsupported media type");
+            return;
+        }
+
         using var body = await JsonDocument.ParseAsync(context.Request.Body);
         var request = body.RootElement;
+        if (ShapeErrors(request) is { Count: > 0 } shape)
+        {
+            foreach (var e in shape)
+            {
+                _violations.Enqueue(e);
+            }
+
+            await Errors(context, 400, "Neo.ClientError.Request.Invalid", string.Join("; ", shape));
+            return;
+        }
         if (request.TryGetProperty("bookmarks", out var bookmarks))
         {
             _bookmarksReceived.Enqueue(bookmarks.EnumerateArray().Select(b => b.GetString()!).ToArray());
@@ -148,6 +165,43 @@ public sealed partial class FakeNeo4jServer : IAsyncDisposable
         var bookmark = write ? "FB:fake-" + Interlocked.Increment(ref _bookmark) : LatestBookmark;
         context.Response.StatusCode = 202;
         await Json(context, new JsonObject { ["data"] = data, ["bookmarks"] = new JsonArray(bookmark) });
+    }
+
+    /// <summary>The Query API's request record (PROTOCOLS.md §2.1): known members only, with their types.</summary>
+    private static List<string> ShapeErrors(JsonElement request)
+    {
+        var errors = new List<string>();
+        if (request.ValueKind != JsonValueKind.Object)
+        {
+            errors.Add("The request body is not a JSON object.");
+            return errors;
+        }
+
+        foreach (var member in request.EnumerateObject())
+        {
+            var ok = member.Name switch
+            {
+                "statement" => member.Value.ValueKind == JsonValueKind.String,
+                "parameters" or "txMetadata" => member.Value.ValueKind == JsonValueKind.Object,
+                "bookmarks" => member.Value.ValueKind == JsonValueKind.Array && member.Value.EnumerateArray().All(b => b.ValueKind == JsonValueKind.String),
+                "accessMode" => member.Value.GetString() is "READ" or "WRITE",
+                "includeCounters" => member.Value.ValueKind is JsonValueKind.True or JsonValueKind.False,
+                "impersonatedUser" or "txType" => member.Value.ValueKind == JsonValueKind.String,
+                "maxExecutionTime" => member.Value.ValueKind == JsonValueKind.Number,
+                _ => false,
+            };
+            if (!ok)
+            {
+                errors.Add($"Request member '{member.Name}' is unknown or has the wrong type: {member.Value.GetRawText()}");
+            }
+        }
+
+        if (!request.TryGetProperty("statement", out _))
+        {
+            errors.Add("The request has no statement.");
+        }
+
+        return errors;
     }
 
     private (JsonObject Data, bool Write) Execute(string statement, JsonElement parameters)
