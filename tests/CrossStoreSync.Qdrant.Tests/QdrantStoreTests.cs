@@ -246,6 +246,28 @@ public sealed class QdrantStoreTests : IAsyncLifetime
         Assert.Equal(higher, Assert.Single(await store.ReadDigestsAsync("items", ["big"], CancellationToken.None)).Version);
     }
 
+    [Theory]
+    [InlineData(3, 5)] // the second writer's change is older than ours: our write must still win, after a re-check
+    [InlineData(7, 7)] // it is newer: ours must not overwrite it
+    public async Task A_second_writer_between_read_and_write_cannot_make_an_older_change_win(long intruderVersion, long expectedVersion)
+    {
+        var store = Store();
+        await store.InitializeAsync(Items, CancellationToken.None);
+        await store.ApplyAsync([Upsert("a", 1)], CancellationToken.None);
+
+        // Between the adapter's version read and its write, another writer replaces the point.
+        _server.BeforeNextUpsert = server =>
+        {
+            var point = server.Point("items", PointIds.For("a"))!;
+            point.Payload["_sync"]!["version"] = new HlcTimestamp(1_700_000_000_000 + intruderVersion, 0, 1).Value;
+        };
+        await store.ApplyAsync([Upsert("a", 5)], CancellationToken.None);
+
+        var digest = Assert.Single(await store.ReadDigestsAsync("items", ["a"], CancellationToken.None));
+        Assert.Equal(new HlcTimestamp(1_700_000_000_000 + expectedVersion, 0, 1), digest.Version);
+        Assert.Null(_server.BeforeNextUpsert);
+    }
+
     [Fact]
     public void Options_are_validated_with_the_bad_value_quoted()
     {

@@ -50,6 +50,11 @@ public sealed class FakeQdrantServer : IAsyncDisposable
     /// <summary>Requests received per "METHOD /template-ish path" (collection names kept).</summary>
     public IReadOnlyDictionary<string, int> Requests => _requests;
 
+    /// <summary>Runs once before the next upsert is applied: a second writer acting between the adapter's read and write.</summary>
+    public Action<FakeQdrantServer>? BeforeNextUpsert { get => _beforeNextUpsertTaken; set => _beforeNextUpsertTaken = value; }
+
+    private Action<FakeQdrantServer>? _beforeNextUpsertTaken;
+
     /// <summary>The version <c>GET /</c> reports.</summary>
     public string Version { get; set; } = "1.19.0";
 
@@ -173,6 +178,7 @@ public sealed class FakeQdrantServer : IAsyncDisposable
                 Collection(name).Indexes[body!.Value.GetProperty("field_name").GetString()!] = body.Value.GetProperty("field_schema").GetRawText();
                 return Ok(context, Completed());
             case ("PUT", "points"):
+                Interlocked.Exchange(ref _beforeNextUpsertTaken, null)?.Invoke(this);
                 Collection(name).Upsert(body!.Value);
                 return Ok(context, Completed());
             case ("POST", "points"):
