@@ -5,13 +5,7 @@ public sealed class TestHttpClientFactory : IHttpClientFactory, IDisposable
 {
     private readonly SocketsHttpHandler _handler = new() { PooledConnectionLifetime = TimeSpan.FromMinutes(1) };
 
-    public int Created { get; private set; }
-
-    public HttpClient CreateClient(string name)
-    {
-        Created++;
-        return new HttpClient(_handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
-    }
+    public HttpClient CreateClient(string name) => new(_handler, disposeHandler: false) { Timeout = Timeout.InfiniteTimeSpan };
 
     public void Dispose() => _handler.Dispose();
 }

@@ -105,8 +105,8 @@ internal static class CypherStatements
         "WITH n, collect(out) AS outs\n" +
         "FOREACH (o IN outs | DELETE o)\n" +
         "WITH n, EXISTS { MATCH (n)<-[]-() } AS referenced\n" +
-        "FOREACH (_ IN CASE WHEN referenced THEN [1] ELSE [] END | REMOVE n._sync_version, n._sync_hash, n._sync_bucket, n._sync_deleted, n._sync_origin, n.embedding)\n" +
-        "FOREACH (_ IN CASE WHEN referenced THEN [] ELSE [1] END | DELETE n)\n" +
+        "FOREACH (x IN CASE WHEN referenced THEN [1] ELSE [] END | REMOVE n._sync_version, n._sync_hash, n._sync_bucket, n._sync_deleted, n._sync_origin, n.embedding)\n" +
+        "FOREACH (x IN CASE WHEN referenced THEN [] ELSE [1] END | DELETE n)\n" +
         "RETURN count(*) AS removed";
 
     /// <summary>Outgoing neighbours of node <c>$id</c>, optionally of edge type <c>$type</c>, in edge order.</summary>
