@@ -312,6 +312,25 @@ public sealed class OpenApiRequestValidatorTests
         Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
     }
 
+    [Theory]
+    [InlineData(200, """{"result":{"points":[{"id":"5f424a72-a3d8-57e8-9970-10a1a67c85cd","payload":{}}],"next_page_offset":null},"status":"ok","time":0.1}""", null)]
+    [InlineData(200, """{"result":{"next_page_offset":null},"status":"ok","time":0.1}""", "required property 'points'")]
+    [InlineData(200, """{"result":{"points":[{"payload":{}}]},"status":"ok","time":0.1}""", "required property 'id'")]
+    [InlineData(404, """{"status":{"error":"Not found: Collection `c` doesn't exist!"},"time":0.0}""", null)]
+    public void Responses_are_checked_against_the_declared_schema(int status, string body, string? expected)
+    {
+        using var document = JsonDocument.Parse(body);
+        var errors = Validator.ValidateResponse("POST", "/collections/c/points/scroll", status, document.RootElement);
+        if (expected is null)
+        {
+            Assert.Empty(errors);
+        }
+        else
+        {
+            Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
+        }
+    }
+
     [Fact]
     public void Undeclared_query_parameters_fail() =>
         Assert.Contains(Check("PUT", "/collections/c/points", """{"points":[]}""", "wait", "fast"), e => e.Contains("'fast'", StringComparison.Ordinal));

@@ -48,7 +48,12 @@ internal sealed class FakeCollection(Dictionary<string, (int Size, string Distan
                 ["points_count"] = Points.Count,
                 ["indexed_vectors_count"] = 0,
                 ["segments_count"] = 1,
-                ["config"] = new JsonObject { ["params"] = new JsonObject { ["vectors"] = vectorsNode, ["shard_number"] = 1, ["replication_factor"] = 1 } },
+                ["config"] = new JsonObject
+                {
+                    ["params"] = new JsonObject { ["vectors"] = vectorsNode, ["shard_number"] = 1, ["replication_factor"] = 1 },
+                    ["hnsw_config"] = new JsonObject { ["m"] = 16, ["ef_construct"] = 100, ["full_scan_threshold"] = 10000 },
+                    ["optimizer_config"] = new JsonObject { ["default_segment_number"] = 0, ["flush_interval_sec"] = 5, ["deleted_threshold"] = 0.2, ["vacuum_min_vector_number"] = 1000 },
+                },
                 ["payload_schema"] = schema,
             };
         }

@@ -18,7 +18,8 @@ namespace CrossStoreSync.Qdrant.Tests.Fakes;
 /// the REST endpoints the adapter uses, with Qdrant's envelopes, status codes and error texts (PROTOCOLS.md §1):
 /// <c>{"result","status":"ok","time"}</c> on success, <c>{"status":{"error"},"time"}</c> on errors, plain-text 401s,
 /// 404 for a missing collection, 409 for an existing one, 400 for a wrong vector dimension, and cosine vectors
-/// normalised on upload. Every request is validated against Qdrant's OpenAPI document; violations are answered with
+/// normalised on upload. Every request is validated against Qdrant's OpenAPI document, and so is every answer the fake
+/// writes itself (it must match the declared response schema); request violations are answered with
 /// 422 and recorded in <see cref="Violations"/>. Faults (503 bursts, 429 with Retry-After, slow answers, a server
 /// that drops connections) are scripted through <see cref="Faults"/>.
 /// </summary>
@@ -226,19 +227,29 @@ public sealed class FakeQdrantServer : IAsyncDisposable
 
     private static JsonObject Completed() => new() { ["operation_id"] = 1, ["status"] = "completed" };
 
-    private static Task Ok(HttpContext context, JsonNode result) =>
+    private Task Ok(HttpContext context, JsonNode result) =>
         Raw(context, new JsonObject { ["result"] = result, ["status"] = "ok", ["time"] = 0.000125 });
 
-    private static Task Error(HttpContext context, int status, string message)
+    private Task Error(HttpContext context, int status, string message)
     {
         context.Response.StatusCode = status;
         return Raw(context, new JsonObject { ["status"] = new JsonObject { ["error"] = message }, ["time"] = 0.0 });
     }
 
-    private static Task Raw(HttpContext context, JsonNode node)
+    /// <summary>Writes an answer after checking it against the response schema, so the fake cannot drift from Qdrant's shapes.</summary>
+    private Task Raw(HttpContext context, JsonNode node)
     {
+        var text = node.ToJsonString();
+        using (var document = JsonDocument.Parse(text))
+        {
+            foreach (var error in _validator.ValidateResponse(context.Request.Method, context.Request.Path.Value!, context.Response.StatusCode, document.RootElement))
+            {
+                _violations.Enqueue("The fake's own answer: " + error);
+            }
+        }
+
         context.Response.ContentType = "application/json";
-        return context.Response.WriteAsync(node.ToJsonString(), Encoding.UTF8);
+        return context.Response.WriteAsync(text, Encoding.UTF8);
     }
 }
 

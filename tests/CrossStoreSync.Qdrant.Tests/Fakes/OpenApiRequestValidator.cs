@@ -139,6 +139,78 @@ public sealed class OpenApiRequestValidator
         return errors;
     }
 
+    /// <summary>
+    /// Returns the violations of a JSON response: the body must satisfy the schema the operation declares for
+    /// <paramref name="status"/> (or for <c>4XX</c>/<c>5XX</c>/<c>default</c>). Used on the fake's own answers.
+    /// </summary>
+    public List<string> ValidateResponse(string method, string path, int status, JsonElement body)
+    {
+        var errors = new List<string>();
+        if (FindOperation(method, path, errors) is not { } operation || !operation.TryGetProperty("responses", out var responses))
+        {
+            return errors;
+        }
+
+        var code = status.ToString(CultureInfo.InvariantCulture);
+        if (!responses.TryGetProperty(code, out var response) && !responses.TryGetProperty(code[0] + "XX", out response) && !responses.TryGetProperty("default", out response))
+        {
+            errors.Add($"{method} {path}: status {code} is not declared.");
+            return errors;
+        }
+
+        response = Resolve(response);
+        if (response.TryGetProperty("content", out var content) && content.TryGetProperty("application/json", out var json) && json.TryGetProperty("schema", out var schema))
+        {
+            ValidateValue(body, schema, "$", errors);
+        }
+
+        for (var i = 0; i < errors.Count; i++)
+        {
+            errors[i] = $"response {status} to {method} {path}: {errors[i]}";
+        }
+
+        return errors;
+    }
+
+    private JsonElement? FindOperation(string method, string path, List<string> errors)
+    {
+        var segments = path.Trim('/').Split('/', StringSplitOptions.RemoveEmptyEntries);
+        JsonElement? item = null;
+        var bestLiterals = -1;
+        foreach (var (templateSegments, candidate) in _paths)
+        {
+            if (templateSegments.Length != segments.Length)
+            {
+                continue;
+            }
+
+            var literals = 0;
+            var ok = true;
+            for (var i = 0; i < segments.Length && ok; i++)
+            {
+                if (!templateSegments[i].StartsWith('{'))
+                {
+                    ok = string.Equals(templateSegments[i], segments[i], StringComparison.Ordinal);
+                    literals++;
+                }
+            }
+
+            if (ok && literals > bestLiterals)
+            {
+                bestLiterals = literals;
+                item = candidate;
+            }
+        }
+
+        if (item is not { } pathItem || !pathItem.TryGetProperty(method.ToLowerInvariant(), out var operation))
+        {
+            errors.Add($"{method} {path}: not in the OpenAPI document.");
+            return null;
+        }
+
+        return operation;
+    }
+
     /// <summary>Validates <paramref name="value"/> against <paramref name="schema"/>, appending errors with JSON paths.</summary>
     public void ValidateValue(JsonElement value, JsonElement schema, string at, List<string> errors)
     {
