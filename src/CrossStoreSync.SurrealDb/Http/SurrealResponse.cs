@@ -36,10 +36,11 @@ internal sealed class SurrealResponse : IDisposable
             throw context.Error($"answered with a body that is not JSON: {ex.Message}", isTransient: false, ex);
         }
 
-        if (document.RootElement.ValueKind != JsonValueKind.Array)
+        var kind = document.RootElement.ValueKind;
+        if (kind != JsonValueKind.Array)
         {
             document.Dispose();
-            throw context.Error($"answered with a {document.RootElement.ValueKind} where an array of statement results was expected.", isTransient: false);
+            throw context.Error($"answered with a {kind} where an array of statement results was expected.", isTransient: false);
         }
 
         foreach (var item in document.RootElement.EnumerateArray())

@@ -387,15 +387,17 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
             return response;
         }
 
-        response.Dispose();
-        if (first.IsTableMissing)
+        using (response)
         {
-            return null;
-        }
+            if (first.IsTableMissing)
+            {
+                return null;
+            }
 
-        throw first.IsOk
-            ? context.Error($"returned a {first.Result.ValueKind} where an array of records was expected.", isTransient: false)
-            : first.ToException(context, 0);
+            throw first.IsOk
+                ? context.Error($"returned a {first.Result.ValueKind} where an array of records was expected.", isTransient: false)
+                : first.ToException(context, 0);
+        }
     }
 
     private static SurrealRecordCodec.Row DecodeOrThrow(JsonElement row, string collection, RequestContext context)
@@ -490,14 +492,13 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
 
     private Task EnsureTableAsync(string collection, CancellationToken cancellationToken)
     {
-        var task = _tables.GetOrAdd(collection, c => DefineTableAsync(c));
-        if (task.IsFaulted || task.IsCanceled)
+        if (_tables.TryGetValue(collection, out var earlier) && (earlier.IsFaulted || earlier.IsCanceled))
         {
-            // A failed definition (server down) is retried by the next caller instead of being cached.
-            _tables.TryRemove(new KeyValuePair<string, Task>(collection, task));
-            task = _tables.GetOrAdd(collection, c => DefineTableAsync(c));
+            // A definition that failed earlier (server down) is tried again instead of being cached.
+            _tables.TryRemove(new KeyValuePair<string, Task>(collection, earlier));
         }
 
+        var task = _tables.GetOrAdd(collection, c => DefineTableAsync(c));
         return task.WaitAsync(cancellationToken);
     }
 
