@@ -1,5 +1,6 @@
 using CrossStoreSync.DependencyInjection;
 using CrossStoreSync.SurrealDb;
+using CrossStoreSync.SurrealDb.DependencyInjection;
 using CrossStoreSync.SurrealDb.Stores;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -26,11 +27,8 @@ public static class CrossStoreSyncSurrealDbBuilderExtensions
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentNullException.ThrowIfNull(configure);
         var services = builder.Services;
-        services.AddOptions<SurrealDbOptions>().Configure(configure).Validate(o =>
-        {
-            o.Validate();
-            return true;
-        }).ValidateOnStart();
+        services.AddOptions<SurrealDbOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<SurrealDbOptions>, SurrealDbOptionsValidator>());
 
         // The store's requests are bounded by SurrealDbOptions.RequestTimeout through its own pipeline.
         services.AddHttpClient(HttpClientName, client => client.Timeout = Timeout.InfiniteTimeSpan);
