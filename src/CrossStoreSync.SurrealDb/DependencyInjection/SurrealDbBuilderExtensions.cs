@@ -1,8 +1,12 @@
+using CrossStoreSync.Configuration;
 using CrossStoreSync.DependencyInjection;
 using CrossStoreSync.SurrealDb;
+using CrossStoreSync.SurrealDb.ChangeFeed;
 using CrossStoreSync.SurrealDb.DependencyInjection;
 using CrossStoreSync.SurrealDb.Stores;
+using CrossStoreSync.Sync;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
@@ -39,6 +43,41 @@ public static class CrossStoreSyncSurrealDbBuilderExtensions
             sp.GetService<ILogger<SurrealDbDocumentStore>>(),
             sp.GetRequiredService<TimeProvider>()));
         builder.UseSourceOfTruth(sp => sp.GetRequiredService<SurrealDbDocumentStore>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Follows SurrealDB's change feed of the source tables (every configured collection unless
+    /// <see cref="SurrealDbChangeFeedOptions.Collections"/> says otherwise) as a hosted service, so writes other
+    /// programs make directly in SurrealDB reach the replicas. Needs <see cref="AddSurrealDbDocumentStore"/>. Safe to
+    /// call more than once.
+    /// </summary>
+    /// <param name="builder">The builder returned by <c>AddCrossStoreSync</c>.</param>
+    /// <param name="configure">Adjusts polling, batch size, retention and the followed tables.</param>
+    /// <returns>The builder.</returns>
+    public static ICrossStoreSyncBuilder AddSurrealDbChangeFeed(this ICrossStoreSyncBuilder builder, Action<SurrealDbChangeFeedOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var services = builder.Services;
+        var options = services.AddOptions<SurrealDbChangeFeedOptions>();
+        if (configure is not null)
+        {
+            options.Configure(configure);
+        }
+
+        if (services.Any(d => d.ServiceType == typeof(SurrealDbChangeFeed)))
+        {
+            return builder;
+        }
+
+        services.AddSingleton(sp => new SurrealDbChangeFeed(
+            sp.GetRequiredService<SurrealDbDocumentStore>(),
+            sp.GetRequiredService<ISyncManager>(),
+            [.. sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>().Value.Collections.Select(c => c.Name)],
+            sp.GetRequiredService<IOptions<SurrealDbChangeFeedOptions>>().Value,
+            sp.GetService<ILogger<SurrealDbChangeFeed>>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<SurrealDbChangeFeed>());
         return builder;
     }
 }

@@ -62,6 +62,12 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
     /// <inheritdoc />
     public string Name => _options.StoreName;
 
+    /// <summary>The HTTP client the store sends its SurrealQL through (shared with the change feed).</summary>
+    internal SurrealDbClient Client => _client;
+
+    /// <summary>The record-id function of the server's version, asking the server once when needed.</summary>
+    internal ValueTask<string> GetRecordFunctionAsync(CancellationToken cancellationToken) => EnsureVersionAsync(cancellationToken);
+
     /// <inheritdoc />
     public StoreKind Kind => StoreKind.Document;
 
@@ -490,7 +496,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
     // type::thing was renamed type::record in 3.x; in 2.x type::record means something else (PROTOCOLS.md §3.4).
     private static string RecordFunctionFor(int major) => major == 2 ? "type::thing" : "type::record";
 
-    private Task EnsureTableAsync(string collection, CancellationToken cancellationToken)
+    internal Task EnsureTableAsync(string collection, CancellationToken cancellationToken)
     {
         if (_tables.TryGetValue(collection, out var earlier) && (earlier.IsFaulted || earlier.IsCanceled))
         {

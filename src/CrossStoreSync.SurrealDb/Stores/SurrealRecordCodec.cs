@@ -169,6 +169,42 @@ internal static class SurrealRecordCodec
         return new EntityDigest(key, new HlcTimestamp(version), hash, projection, KeyHash.Bucket(key));
     }
 
+    /// <summary>
+    /// Reads a record another program wrote (no <c>_sync</c>, or content that no longer matches it) as an entity: the
+    /// document is <c>data</c> when present, else the record without <c>id</c>, <c>vector</c>, <c>edges</c> and
+    /// <c>_sync</c>; vector and edges as in the library's layout.
+    /// </summary>
+    /// <exception cref="FormatException">The vector or edges are not in the library's layout.</exception>
+    public static SyncEntity DecodeForeign(JsonElement record, EntityKey key)
+    {
+        byte[] document;
+        if (record.TryGetProperty("data", out var data) && data.ValueKind != JsonValueKind.Null)
+        {
+            document = Encoding.UTF8.GetBytes(data.GetRawText());
+        }
+        else
+        {
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                foreach (var property in record.EnumerateObject())
+                {
+                    if (property.Name is not ("id" or "vector" or "edges" or "_sync"))
+                    {
+                        property.WriteTo(writer);
+                    }
+                }
+
+                writer.WriteEndObject();
+            }
+
+            document = buffer.ToArray();
+        }
+
+        return new SyncEntity(key, document, ReadVector(record, key), ReadEdges(record, key));
+    }
+
     private static string ReadKey(JsonElement row)
     {
         if (row.TryGetProperty("k", out var k))
