@@ -64,8 +64,12 @@ internal sealed class SurrealDbClient
     }
 
     /// <summary>Runs <paramref name="sql"/> and returns the per-statement results after checking every statement succeeded.</summary>
+    public Task<SurrealResponse> QueryAsync(string sql, RequestContext context, CancellationToken cancellationToken) =>
+        QueryAsync(sql, context, allowStatementErrors: false, cancellationToken);
+
+    /// <summary>Runs <paramref name="sql"/>; statement errors are thrown unless <paramref name="allowStatementErrors"/> (the caller inspects them).</summary>
     /// <exception cref="SyncStoreException">The request or a statement failed (after retries when transient).</exception>
-    public async Task<SurrealResponse> QueryAsync(string sql, RequestContext context, CancellationToken cancellationToken, bool allowStatementErrors = false)
+    public async Task<SurrealResponse> QueryAsync(string sql, RequestContext context, bool allowStatementErrors, CancellationToken cancellationToken)
     {
         try
         {

@@ -103,9 +103,15 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
 
         Validate(changes);
         var function = await EnsureVersionAsync(cancellationToken).ConfigureAwait(false);
+        string? previous = null;
         foreach (var change in changes)
         {
-            await EnsureTableAsync(change.Key.Collection, cancellationToken).ConfigureAwait(false);
+            // Batches are usually of one collection: ask once per run of equal names.
+            if (!string.Equals(previous, change.Key.Collection, StringComparison.Ordinal))
+            {
+                previous = change.Key.Collection;
+                await EnsureTableAsync(previous, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         for (var start = 0; start < changes.Count; start += _options.MaxChangesPerRequest)
@@ -386,7 +392,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
     /// <summary>Runs a single read statement; null when its table does not exist yet (3.x reports that as an error).</summary>
     private async Task<SurrealResponse?> QueryReadAsync(string sql, RequestContext context, CancellationToken cancellationToken)
     {
-        var response = await _client.QueryAsync(sql, context, cancellationToken, allowStatementErrors: true).ConfigureAwait(false);
+        var response = await _client.QueryAsync(sql, context, allowStatementErrors: true, cancellationToken).ConfigureAwait(false);
         var first = response[0];
         if (first.IsOk && first.Result.ValueKind == JsonValueKind.Array)
         {
