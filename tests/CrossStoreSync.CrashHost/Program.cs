@@ -40,16 +40,15 @@ var sync = builder.Services.AddCrossStoreSync(o =>
 if (coupled)
 {
     sync.UseSqlite(o => o.DirectoryPath = dir);
-}
-
-if (surreal)
-{
-    sync.AddSurrealDbDocumentStore(o =>
+    if (surreal)
     {
-        o.Endpoint = new Uri(args[2]);
-        o.Namespace = args[3];
-        o.Database = args[4];
-    });
+        sync.AddSurrealDbDocumentStore(o =>
+        {
+            o.Endpoint = new Uri(args[2]);
+            o.Namespace = args[3];
+            o.Database = args[4];
+        });
+    }
 }
 else
 {

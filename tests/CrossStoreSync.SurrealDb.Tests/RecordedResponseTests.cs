@@ -283,7 +283,7 @@ public sealed class RecordedResponseTests
     [InlineData("3.1.0-beta", 3)]
     [InlineData("garbled", 3)]
     public void The_major_version_is_read_from_the_version_text(string text, int major) =>
-        Assert.Equal(major, SurrealDbDocumentStore.ParseMajorVersion(text));
+        Assert.Equal(major, SurrealDbSchema.ParseMajorVersion(text));
 
     private sealed class HangingHandler : HttpMessageHandler
     {

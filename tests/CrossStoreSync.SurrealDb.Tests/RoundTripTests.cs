@@ -157,7 +157,8 @@ public sealed class RoundTripTests(SurrealDbHost host)
     [Fact]
     public async Task A_document_that_is_not_json_is_rejected_permanently_and_nothing_is_written()
     {
-        var (store, _) = await NewStoreAsync();
+        // One change per request: the bad change is in the second request, which must not let the first go out.
+        var (store, _) = await NewStoreAsync(o => o.MaxChangesPerRequest = 1);
         var good = EntityChange.Upsert(SyncEntity.FromJson(new EntityKey("items", "good"), "{}"), V1);
         var bad = EntityChange.Upsert(new SyncEntity(new EntityKey("items", "bad"), Encoding.UTF8.GetBytes("{\"a\":")), V1);
 

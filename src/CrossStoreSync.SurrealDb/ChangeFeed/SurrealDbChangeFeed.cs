@@ -163,7 +163,7 @@ public sealed class SurrealDbChangeFeed : BackgroundService
         SurrealQl.Table(sql, PositionTable).Append(" SCHEMALESS;\n");
         foreach (var table in _tables)
         {
-            await _store.EnsureTableAsync(table, cancellationToken).ConfigureAwait(false);
+            await _store.Schema.EnsureTableAsync(table, cancellationToken).ConfigureAwait(false);
             sql.Append("ALTER TABLE ");
             SurrealQl.Table(sql, table).Append(" CHANGEFEED ").Append(seconds).Append("s;\n");
         }
@@ -172,7 +172,7 @@ public sealed class SurrealDbChangeFeed : BackgroundService
         {
         }
 
-        var function = await _store.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
+        var function = await _store.Schema.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
         foreach (var table in _tables)
         {
             var read = new StringBuilder("SELECT VALUE versionstamp FROM ONLY ");
@@ -322,7 +322,7 @@ public sealed class SurrealDbChangeFeed : BackgroundService
 
     private async Task SavePositionAsync(string table, long versionstamp, CancellationToken cancellationToken)
     {
-        var function = await _store.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
+        var function = await _store.Schema.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
         var sql = new StringBuilder("UPSERT ");
         AppendPositionRecord(sql, function, table).Append(" CONTENT { versionstamp: ");
         SurrealQl.Integer(sql, versionstamp).Append(" } RETURN NONE;");

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Text;
 using System.Text.Json;
@@ -35,9 +34,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
     private readonly SurrealDbOptions _options;
     private readonly SurrealDbClient _client;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, Task> _tables = new(StringComparer.Ordinal);
-    private readonly SemaphoreSlim _versionLock = new(1, 1);
-    private string? _recordFunction;
+    private readonly SurrealDbSchema _schema;
 
     /// <summary>Creates a store that sends its requests through <paramref name="httpClient"/>.</summary>
     /// <param name="options">The options; validated here.</param>
@@ -53,10 +50,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
         _options = options;
         _logger = (ILogger?)logger ?? NullLogger.Instance;
         _client = new SurrealDbClient(httpClient, options, _logger, timeProvider ?? TimeProvider.System);
-        if (options.ServerMajorVersion is { } major)
-        {
-            _recordFunction = RecordFunctionFor(major);
-        }
+        _schema = new SurrealDbSchema(_client, options, _logger);
     }
 
     /// <inheritdoc />
@@ -65,30 +59,25 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
     /// <summary>The HTTP client the store sends its SurrealQL through (shared with the change feed).</summary>
     internal SurrealDbClient Client => _client;
 
-    /// <summary>The record-id function of the server's version, asking the server once when needed.</summary>
-    internal ValueTask<string> GetRecordFunctionAsync(CancellationToken cancellationToken) => EnsureVersionAsync(cancellationToken);
+    /// <summary>Tables and the server's dialect (shared with the change feed).</summary>
+    internal SurrealDbSchema Schema => _schema;
 
     /// <inheritdoc />
     public StoreKind Kind => StoreKind.Document;
 
     /// <summary>The server's major version in use (2 or 3) once known; null before the first request.</summary>
-    public int? ServerMajorVersion => _recordFunction switch
-    {
-        null => null,
-        "type::thing" => 2,
-        _ => 3,
-    };
+    public int? ServerMajorVersion => _schema.ServerMajorVersion;
 
     /// <inheritdoc />
     /// <remarks>Asks the server's version (unless configured) and defines every collection's table and indexes (<c>IF NOT EXISTS</c>).</remarks>
     public async ValueTask InitializeAsync(IReadOnlyList<CollectionDefinition> collections, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(collections);
-        await EnsureVersionAsync(cancellationToken).ConfigureAwait(false);
+        await _schema.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
         foreach (var collection in collections)
         {
             ArgumentNullException.ThrowIfNull(collection);
-            await EnsureTableAsync(collection.Name, cancellationToken).ConfigureAwait(false);
+            await _schema.EnsureTableAsync(collection.Name, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -102,7 +91,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
         }
 
         Validate(changes);
-        var function = await EnsureVersionAsync(cancellationToken).ConfigureAwait(false);
+        var function = await _schema.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
         string? previous = null;
         foreach (var change in changes)
         {
@@ -110,15 +99,21 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
             if (!string.Equals(previous, change.Key.Collection, StringComparison.Ordinal))
             {
                 previous = change.Key.Collection;
-                await EnsureTableAsync(previous, cancellationToken).ConfigureAwait(false);
+                await _schema.EnsureTableAsync(previous, cancellationToken).ConfigureAwait(false);
             }
         }
 
+        // Every request is built before the first is sent, so a change that cannot be encoded rejects the batch
+        // before anything of it is written.
+        var requests = new List<(string Sql, RequestContext Context)>((changes.Count / _options.MaxChangesPerRequest) + 1);
         for (var start = 0; start < changes.Count; start += _options.MaxChangesPerRequest)
         {
             var end = Math.Min(changes.Count, start + _options.MaxChangesPerRequest);
-            var sql = BuildApply(changes, start, end, function);
-            var context = new RequestContext(Name, "apply", end - start == 1 ? changes[start].Key : null);
+            requests.Add((BuildApply(changes, start, end, function), new RequestContext(Name, "apply", end - start == 1 ? changes[start].Key : null)));
+        }
+
+        foreach (var (sql, context) in requests)
+        {
             using var response = await _client.QueryAsync(sql, context, cancellationToken).ConfigureAwait(false);
         }
     }
@@ -158,7 +153,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
             throw new ArgumentException("Key must be a valid EntityKey, not default.", nameof(key));
         }
 
-        var function = await EnsureVersionAsync(cancellationToken).ConfigureAwait(false);
+        var function = await _schema.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
         var sql = new StringBuilder("SELECT ").Append(SurrealRecordCodec.Projection).Append(" FROM [");
         AppendRecord(sql, function, key).Append("] WHERE ").Append(SurrealRecordCodec.Live).Append(';');
         var context = new RequestContext(Name, "read", key);
@@ -220,7 +215,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
             return result;
         }
 
-        var function = await EnsureVersionAsync(cancellationToken).ConfigureAwait(false);
+        var function = await _schema.GetRecordFunctionAsync(cancellationToken).ConfigureAwait(false);
         var context = new RequestContext(Name, "read digests", null);
         for (var start = 0; start < ids.Count; start += _options.ReadPageSize)
         {
@@ -306,7 +301,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
     {
         EntityKey.ValidateCollection(collection, nameof(collection));
         ArgumentException.ThrowIfNullOrWhiteSpace(origin);
-        await EnsureTableAsync(collection, cancellationToken).ConfigureAwait(false);
+        await _schema.EnsureTableAsync(collection, cancellationToken).ConfigureAwait(false);
 
         // Count and delete in one transaction, so the number returned is the number removed.
         var sql = new StringBuilder("BEGIN TRANSACTION;\nSELECT count() FROM ");
@@ -464,65 +459,5 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
                 throw new SyncStoreException($"Upsert of '{change.Key}' carries no entity.", false, Name, change.Key, "apply");
             }
         }
-    }
-
-    private async ValueTask<string> EnsureVersionAsync(CancellationToken cancellationToken)
-    {
-        if (_recordFunction is { } known)
-        {
-            return known;
-        }
-
-        await _versionLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            if (_recordFunction is null)
-            {
-                var version = await _client.GetVersionAsync(cancellationToken).ConfigureAwait(false);
-                _recordFunction = RecordFunctionFor(ParseMajorVersion(version));
-                SurrealDbLog.Connected(_logger, Name, _options.Endpoint!, version, _options.Namespace, _options.Database);
-            }
-
-            return _recordFunction;
-        }
-        finally
-        {
-            _versionLock.Release();
-        }
-    }
-
-    /// <summary>The major version in a <c>/version</c> answer such as <c>surrealdb-3.0.2</c>; 3 when it cannot be read (the newest dialect).</summary>
-    internal static int ParseMajorVersion(string version)
-    {
-        var text = version.StartsWith("surrealdb-", StringComparison.OrdinalIgnoreCase) ? version["surrealdb-".Length..] : version;
-        var dot = text.IndexOf('.', StringComparison.Ordinal);
-        return int.TryParse(dot < 0 ? text : text[..dot], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var major) && major == 2 ? 2 : 3;
-    }
-
-    // type::thing was renamed type::record in 3.x; in 2.x type::record means something else (PROTOCOLS.md §3.4).
-    private static string RecordFunctionFor(int major) => major == 2 ? "type::thing" : "type::record";
-
-    internal Task EnsureTableAsync(string collection, CancellationToken cancellationToken)
-    {
-        if (_tables.TryGetValue(collection, out var earlier) && (earlier.IsFaulted || earlier.IsCanceled))
-        {
-            // A definition that failed earlier (server down) is tried again instead of being cached.
-            _tables.TryRemove(new KeyValuePair<string, Task>(collection, earlier));
-        }
-
-        var task = _tables.GetOrAdd(collection, c => DefineTableAsync(c));
-        return task.WaitAsync(cancellationToken);
-    }
-
-    private async Task DefineTableAsync(string collection)
-    {
-        EntityKey.ValidateCollection(collection, nameof(collection));
-        var sql = new StringBuilder("DEFINE TABLE IF NOT EXISTS ");
-        SurrealQl.Table(sql, collection).Append(" SCHEMALESS;\nDEFINE INDEX IF NOT EXISTS css_bucket ON TABLE ");
-        SurrealQl.Table(sql, collection).Append(" FIELDS _sync.bucket;\nDEFINE INDEX IF NOT EXISTS css_pos ON TABLE ");
-        SurrealQl.Table(sql, collection).Append(" FIELDS _sync.pos;");
-
-        // Not cancelled by one caller's token: other callers may be waiting on the same definition.
-        using var response = await _client.QueryAsync(sql.ToString(), new RequestContext(Name, "define table " + collection, null), CancellationToken.None).ConfigureAwait(false);
     }
 }
