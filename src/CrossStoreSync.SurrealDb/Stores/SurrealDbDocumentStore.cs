@@ -7,7 +7,6 @@ using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
 using CrossStoreSync.SurrealDb.Http;
 using CrossStoreSync.SurrealDb.Internal;
-using CrossStoreSync.SurrealDb.Telemetry;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -33,7 +32,6 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
 {
     private readonly SurrealDbOptions _options;
     private readonly SurrealDbClient _client;
-    private readonly ILogger _logger;
     private readonly SurrealDbSchema _schema;
 
     /// <summary>Creates a store that sends its requests through <paramref name="httpClient"/>.</summary>
@@ -48,9 +46,9 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
         ArgumentNullException.ThrowIfNull(httpClient);
         options.Validate();
         _options = options;
-        _logger = (ILogger?)logger ?? NullLogger.Instance;
-        _client = new SurrealDbClient(httpClient, options, _logger, timeProvider ?? TimeProvider.System);
-        _schema = new SurrealDbSchema(_client, options, _logger);
+        var log = (ILogger?)logger ?? NullLogger.Instance;
+        _client = new SurrealDbClient(httpClient, options, log, timeProvider ?? TimeProvider.System);
+        _schema = new SurrealDbSchema(_client, options, log);
     }
 
     /// <inheritdoc />
