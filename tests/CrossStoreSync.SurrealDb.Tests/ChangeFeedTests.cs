@@ -7,6 +7,7 @@ using CrossStoreSync.Sqlite.Stores;
 using CrossStoreSync.Stores;
 using CrossStoreSync.SurrealDb.ChangeFeed;
 using CrossStoreSync.SurrealDb.Stores;
+using CrossStoreSync.Sqlite.Tests;
 using CrossStoreSync.SurrealDb.Tests.Support;
 using CrossStoreSync.Sync;
 using Microsoft.Extensions.DependencyInjection;

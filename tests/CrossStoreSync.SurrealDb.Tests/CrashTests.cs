@@ -4,6 +4,7 @@ using CrossStoreSync.Model;
 using CrossStoreSync.Sqlite.Log;
 using CrossStoreSync.Sqlite.Stores;
 using CrossStoreSync.Stores;
+using CrossStoreSync.Sqlite.Tests;
 using CrossStoreSync.SurrealDb.Tests.Support;
 
 namespace CrossStoreSync.SurrealDb.Tests;

@@ -4,6 +4,7 @@ using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Sqlite.Stores;
 using CrossStoreSync.Stores;
+using CrossStoreSync.Sqlite.Tests;
 using CrossStoreSync.SurrealDb.Tests.Support;
 using CrossStoreSync.Sync;
 using Microsoft.Data.Sqlite;
