@@ -18,6 +18,20 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
+# SurrealDB test host (tests/CrossStoreSync.SurrealDb.Tests start it): the real SurrealDB 3 engine from npm
+# @surrealdb/node, installed from the committed lockfile. Without it those tests fail with the reason.
+surreal_host="eng/surrealdb-host"
+if [ ! -d "$surreal_host/node_modules/@surrealdb/node" ]; then
+  if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update && apt-get install -y nodejs npm) >/dev/null || true
+  fi
+  if command -v npm >/dev/null 2>&1; then
+    (cd "$surreal_host" && npm ci --no-audit --no-fund) || echo "npm ci in $surreal_host failed; the SurrealDB tests will fail." >&2
+  else
+    echo "Node.js/npm not found and could not be installed: the SurrealDB tests will fail. Install Node.js 20+." >&2
+  fi
+fi
+
 dotnet restore CrossStoreSync.sln
 dotnet build CrossStoreSync.sln -c "$configuration" --no-restore
 

@@ -14,13 +14,18 @@ using Microsoft.Extensions.Logging;
 if (args.Length < 2)
 {
     Console.Error.WriteLine("usage: CrashHost <load|recover|pending|recover-pending|migrate> <dir> [hang-at-call]");
+    Console.Error.WriteLine("       CrashHost <surreal-load|surreal-recover> <dir> <endpoint> <namespace> <database>");
     return 64;
 }
 
 var mode = args[0];
 var dir = args[1];
+
+// surreal-*: the same workloads with a SurrealDB source of truth; the SQLite log and replicas stay in <dir>.
+var surreal = mode.StartsWith("surreal-", StringComparison.Ordinal) && args.Length >= 5;
+mode = surreal ? mode["surreal-".Length..] : mode;
 var coupled = !mode.Contains("pending", StringComparison.Ordinal);
-var hangAt = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
+var hangAt = args.Length > 2 && !surreal ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
 var faults = new StoreFaults();
 
 if (mode == "migrate")
@@ -40,6 +45,15 @@ var sync = builder.Services.AddCrossStoreSync(o =>
 if (coupled)
 {
     sync.UseSqlite(o => o.DirectoryPath = dir);
+    if (surreal)
+    {
+        sync.AddSurrealDbDocumentStore(o =>
+        {
+            o.Endpoint = new Uri(args[2]);
+            o.Namespace = args[3];
+            o.Database = args[4];
+        });
+    }
 }
 else
 {
