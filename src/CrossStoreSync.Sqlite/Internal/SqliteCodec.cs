@@ -45,12 +45,22 @@ internal static class SqliteCodec
         }
 
         var vector = new float[blob.Length / 4];
-        for (var i = 0; i < vector.Length; i++)
+        CopyLittleEndian(blob, vector);
+        return vector;
+    }
+
+    private static void CopyLittleEndian(ReadOnlySpan<byte> bytes, float[] vector)
+    {
+        if (BitConverter.IsLittleEndian)
         {
-            vector[i] = BinaryPrimitives.ReadSingleLittleEndian(blob.AsSpan(i * 4));
+            MemoryMarshal.Cast<byte, float>(bytes).CopyTo(vector);
+            return;
         }
 
-        return vector;
+        for (var i = 0; i < vector.Length; i++)
+        {
+            vector[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes[(i * 4)..]);
+        }
     }
 
     public static byte[] HashToBlob(UInt128 hash)

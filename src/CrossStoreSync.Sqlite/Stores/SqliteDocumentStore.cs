@@ -129,14 +129,23 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
     }
 
     /// <inheritdoc />
-    public async ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken)
+    public ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken) =>
+        ScanBucketsAsync(collection, range, afterId, limit, EntityParts.All, cancellationToken);
+
+    /// <inheritdoc />
+    public async ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, EntityParts parts, CancellationToken cancellationToken)
     {
         EntityKey.ValidateCollection(collection, nameof(collection));
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         await using var connection = Database.OpenRead();
         using var command = connection.CreateCommand();
-        command.CommandText = """
-            SELECT id, version, hash, document, vector, edges FROM documents
+
+        // Parts the caller does not use are not read at all: a graph backfill skips the document and the vector.
+        var document = (parts & EntityParts.Document) != 0 ? "document" : "NULL";
+        var vector = (parts & EntityParts.Vector) != 0 ? "vector" : "NULL";
+        var edges = (parts & EntityParts.Edges) != 0 ? "edges" : "NULL";
+        command.CommandText = $"""
+            SELECT id, version, hash, {document}, {vector}, {edges} FROM documents
             WHERE collection = $c AND bucket BETWEEN $first AND $last AND (bucket, id) > ($ab, $aid) AND deleted = 0
             ORDER BY bucket, id LIMIT $limit
             """;

@@ -70,6 +70,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             INSERT INTO edges (src_collection, src_bucket, src_id, type, dst_collection, dst_id, properties)
             VALUES ($c, $b, $id, $t, $dc, $did, $p)
             """, "$c", "$b", "$id", "$t", "$dc", "$did", "$p");
+        var existing = ExistingNodes(connection, transaction, changes);
         foreach (var change in changes)
         {
             var bucket = sync.Bind(change);
@@ -78,10 +79,15 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 continue; // the version guard kept a newer node: its edges stay too
             }
 
-            dropEdges.Parameters["$c"].Value = change.Key.Collection;
-            dropEdges.Parameters["$b"].Value = bucket;
-            dropEdges.Parameters["$id"].Value = change.Key.Id;
-            dropEdges.ExecuteNonQuery();
+            // Edges are only ever written with their node, so a node that did not exist has none to drop; skipping the
+            // probe halves the work of a backfill, where every node is new.
+            if (existing.Contains(change.Key))
+            {
+                dropEdges.Parameters["$c"].Value = change.Key.Collection;
+                dropEdges.Parameters["$b"].Value = bucket;
+                dropEdges.Parameters["$id"].Value = change.Key.Id;
+                dropEdges.ExecuteNonQuery();
+            }
             if (change.Entity is null)
             {
                 continue;
@@ -100,6 +106,37 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
 
             }
         }
+    }
+
+    /// <summary>The keys of a batch that already have a node row (live or tombstone), read with one query per 500 ids.</summary>
+    private static HashSet<EntityKey> ExistingNodes(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
+    {
+        var existing = new HashSet<EntityKey>();
+        foreach (var group in changes.GroupBy(c => c.Key.Collection, StringComparer.Ordinal))
+        {
+            foreach (var chunk in group.Chunk(500))
+            {
+                using var command = connection.CreateCommand();
+                command.Transaction = transaction;
+                var sql = new System.Text.StringBuilder("SELECT id FROM nodes WHERE collection = $c AND id IN (");
+                command.Parameters.AddWithValue("$c", group.Key);
+                for (var i = 0; i < chunk.Length; i++)
+                {
+                    var name = "$p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    sql.Append(i == 0 ? name : "," + name);
+                    command.Parameters.AddWithValue(name, chunk[i].Key.Id);
+                }
+
+                command.CommandText = sql.Append(')').ToString();
+                using var reader = command.ExecuteReader();
+                while (reader.Read())
+                {
+                    existing.Add(EntityKey.Trusted(group.Key, reader.GetString(0)));
+                }
+            }
+        }
+
+        return existing;
     }
 
     private protected override long RemoveByOrigin(SqliteConnection connection, SqliteTransaction transaction, string collection, string origin)

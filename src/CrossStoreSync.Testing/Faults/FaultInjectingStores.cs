@@ -63,6 +63,9 @@ public sealed class FaultInjectingDocumentStore(IDocumentStore inner, StoreFault
 
     /// <inheritdoc />
     public ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken) => Inner.ScanBucketsAsync(collection, range, afterId, limit, cancellationToken);
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, EntityParts parts, CancellationToken cancellationToken) => Inner.ScanBucketsAsync(collection, range, afterId, limit, parts, cancellationToken);
 }
 
 /// <summary>A fault-injecting <see cref="IVectorStore"/>.</summary>

@@ -29,6 +29,8 @@ internal sealed partial class MigrationManager
         private long _handled;
         private long _retries;
 
+        private readonly EntityParts _parts;
+
         public Run(MigrationManager owner, MigrationRequest request, Plan plan, IProgress<MigrationProgress>? progress, CancellationToken cancellationToken)
         {
             _owner = owner;
@@ -38,6 +40,14 @@ internal sealed partial class MigrationManager
             _cancellationToken = cancellationToken;
             _started = owner._time.GetTimestamp();
             _storeTag = new KeyValuePair<string, object?>("store", plan.Target.Name);
+
+            // What the target needs of each entity; a transform may read anything, so it gets everything.
+            _parts = plan.Transform is not null ? EntityParts.All : plan.Target.Kind switch
+            {
+                StoreKind.Vector => EntityParts.Vector,
+                StoreKind.Graph => EntityParts.Edges,
+                _ => EntityParts.All,
+            };
             _batchSize = new AdaptiveBatchSize(request.InitialBatchSize, request.MinBatchSize, request.MaxBatchSize, request.TargetBatchLatency);
             _pipeline = new ResiliencePipelineBuilder { TimeProvider = owner._time }
                 .AddRetry(new RetryStrategyOptions
@@ -359,7 +369,7 @@ internal sealed partial class MigrationManager
         // On the thread pool: stores whose reads complete synchronously (SQLite) would otherwise run the read-ahead
         // inline and overlap nothing.
         private Task<IReadOnlyList<VersionedEntity>> ReadPage(string collection, BucketRange range, string? after, int size, CancellationToken cancellationToken) =>
-            Task.Run(() => _plan.Source.ScanBucketsAsync(collection, range, after, size, cancellationToken).AsTask(), cancellationToken);
+            Task.Run(() => _plan.Source.ScanBucketsAsync(collection, range, after, size, _parts, cancellationToken).AsTask(), cancellationToken);
 
         private async Task PrepareAsync(IReadOnlyList<VersionedEntity> page, CollectionDefinition definition, List<EntityChange> changes, List<EntityChange> sources, List<(EntityChange, string)> rejected, CancellationToken cancellationToken)
         {

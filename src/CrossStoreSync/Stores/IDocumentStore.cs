@@ -27,6 +27,41 @@ public interface IDocumentStore : ISyncStore
     /// <param name="limit">The page size (at least 1).</param>
     /// <param name="cancellationToken">Cancels the operation.</param>
     ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// As <see cref="ScanBucketsAsync(string, BucketRange, string?, int, CancellationToken)"/>, telling the store which
+    /// parts of each entity the caller uses: a backfill into a graph store needs only the edges. A store may leave the
+    /// other parts empty (saving reads and allocations) or return them anyway; the version and content hash are always
+    /// those of the whole stored entity.
+    /// </summary>
+    /// <param name="collection">The collection.</param>
+    /// <param name="range">The buckets to read.</param>
+    /// <param name="afterId">The last id of the previous page, or null for the first page.</param>
+    /// <param name="limit">The page size (at least 1).</param>
+    /// <param name="parts">The parts the caller uses.</param>
+    /// <param name="cancellationToken">Cancels the operation.</param>
+    ValueTask<IReadOnlyList<VersionedEntity>> ScanBucketsAsync(string collection, BucketRange range, string? afterId, int limit, EntityParts parts, CancellationToken cancellationToken) =>
+        ScanBucketsAsync(collection, range, afterId, limit, cancellationToken);
+}
+
+/// <summary>Parts of an entity, for reads that need only some of them.</summary>
+[Flags]
+public enum EntityParts
+{
+    /// <summary>Key, version and content hash only.</summary>
+    None = 0,
+
+    /// <summary>The JSON document.</summary>
+    Document = 1,
+
+    /// <summary>The vector.</summary>
+    Vector = 2,
+
+    /// <summary>The edges.</summary>
+    Edges = 4,
+
+    /// <summary>Everything.</summary>
+    All = Document | Vector | Edges,
 }
 
 /// <summary>A vector store: holds each entity's vector and searches by similarity.</summary>
