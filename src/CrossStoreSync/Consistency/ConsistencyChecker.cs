@@ -138,7 +138,9 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
             // One step above anything seen: newer than every stored copy (so the version guards accept it), older
             // than any version the clock issues later (so a concurrent application write still wins).
             var version = new HlcTimestamp(Max(newest, current?.Version ?? HlcTimestamp.Zero).Value + 1);
-            var change = current is null ? EntityChange.Delete(key, version) : EntityChange.Upsert(current.Entity, version, current.ContentHash);
+            // The hash is computed again from what the source holds: after an edit made directly in the source, the
+            // recorded one no longer describes the content, and the repair must not spread it to every store.
+            var change = current is null ? EntityChange.Delete(key, version) : EntityChange.Upsert(current.Entity, version);
             changes.Add(change);
             actions.Add(new RepairAction(key, change.Kind, version, stores));
         }

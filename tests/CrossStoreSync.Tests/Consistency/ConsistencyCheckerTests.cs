@@ -87,6 +87,27 @@ public sealed class ConsistencyCheckerTests
     }
 
     [Fact]
+    public async Task Repair_after_an_edit_made_directly_in_the_source_records_the_hash_of_what_the_source_holds()
+    {
+        await using var engine = await TestEngine.StartAsync();
+        await engine.WriteAndSyncAsync(Items.Entity("edited"));
+
+        // Another program changes the vector in the source of truth, leaving _sync (version, hash) as it was.
+        Assert.True(engine.Source.TamperBehindTheLibrary(Items.Key("edited"), e => new SyncEntity(e.Key, e.Document, new float[] { 9, 9, 9, 9 }, e.Edges)));
+        var checker = engine.Services.GetRequiredService<IConsistencyChecker>();
+        var drifted = await checker.CheckAsync(Items.Collection, new ConsistencyCheckOptions { Deep = true, Stores = ["vectors"] });
+        Assert.Equal(1, drifted.Stores[0].Corrupted);
+
+        var repair = await checker.RepairAsync(drifted);
+        Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(repair.Ticket!.Value, TestEngine.Timeout));
+
+        var source = await engine.Source.ReadAsync(Items.Key("edited"), CancellationToken.None);
+        Assert.Equal(CrossStoreSync.Hashing.EntityEncoding.ComputeContentHash(source!.Entity), source.ContentHash);
+        await engine.AssertReplicasMatchSourceAsync(Items.Key("edited"));
+        Assert.True((await checker.CheckAsync(Items.Collection, new ConsistencyCheckOptions { Deep = true })).IsConsistent);
+    }
+
+    [Fact]
     public async Task Findings_beyond_the_limit_are_counted_but_not_listed()
     {
         await using var engine = await TestEngine.StartAsync();
