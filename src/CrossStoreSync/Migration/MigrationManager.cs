@@ -249,6 +249,14 @@ internal sealed partial class MigrationManager : IMigrationManager
             throw new ArgumentException($"MigrationRequest.Collections lists a collection twice: {string.Join(", ", collections)}.", nameof(request));
         }
 
+        if (dispatcher.AwaitingBackfill && (collections.Length != configured.Length || request.TargetCollection is not null))
+        {
+            // Its dispatcher starts only when a backfill of everything sets its cursor; a partial one would leave it idle.
+            throw new ArgumentException(
+                $"Store '{target.Name}' awaits a backfill of all collections (CrossStoreSyncOptions.ReplicasAwaitingBackfill) before it reads the log; MigrationRequest.Collections lists [{string.Join(", ", collections)}]{(request.TargetCollection is null ? string.Empty : " with TargetCollection '" + request.TargetCollection + "'")}. Backfill every collection first.",
+                nameof(request));
+        }
+
         EntityTransform? transform = null;
         if (request.TransformName is { } transformName && !_transforms.TryGetValue(transformName, out transform))
         {

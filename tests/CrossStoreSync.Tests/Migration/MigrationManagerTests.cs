@@ -281,6 +281,27 @@ public sealed class MigrationManagerTests
     }
 
     [Fact]
+    public async Task A_replica_awaiting_backfill_is_refused_a_partial_migration_and_started_by_a_full_one()
+    {
+        await using var engine = await TestEngine.StartAsync(o =>
+        {
+            o.AddCollection("other", Items.Dimension);
+            o.ReplicasAwaitingBackfill.Add("vectors");
+        });
+        await SeedSourceAsync(engine, 100);
+        var migrations = Migrations(engine);
+
+        var error = await Assert.ThrowsAsync<ArgumentException>(() => migrations.RunAsync(Request() with { Collections = [Items.Collection] }));
+        Assert.Contains("ReplicasAwaitingBackfill", error.Message, StringComparison.Ordinal);
+        Assert.Contains("[items]", error.Message, StringComparison.Ordinal);
+        Assert.True(engine.Engine.Dispatchers.Single(d => d.Name == "vectors").AwaitingBackfill);
+
+        var report = await migrations.RunAsync(Request());
+        Assert.Equal(100, report.Written);
+        Assert.False(engine.Engine.Dispatchers.Single(d => d.Name == "vectors").AwaitingBackfill);
+    }
+
+    [Fact]
     public async Task Progress_reports_and_events_count_up_to_the_total_and_end_completed()
     {
         await using var engine = await StartAsync();
