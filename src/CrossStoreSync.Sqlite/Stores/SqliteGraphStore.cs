@@ -70,7 +70,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             INSERT INTO edges (src_collection, src_bucket, src_id, type, dst_collection, dst_id, properties)
             VALUES ($c, $b, $id, $t, $dc, $did, $p)
             """, "$c", "$b", "$id", "$t", "$dc", "$did", "$p");
-        var existing = ExistingNodes(connection, transaction, changes);
+        var withEdges = KeysWithEdges(connection, transaction, changes);
         foreach (var change in changes)
         {
             var bucket = sync.Bind(change);
@@ -79,9 +79,9 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 continue; // the version guard kept a newer node: its edges stay too
             }
 
-            // Edges are only ever written with their node, so a node that did not exist has none to drop; skipping the
-            // probe halves the work of a backfill, where every node is new.
-            if (existing.Contains(change.Key))
+            // Only keys that have edges need them dropped: one query per batch instead of a probe per node, which
+            // halves the work of a backfill, where no node has edges yet.
+            if (withEdges.Contains(change.Key))
             {
                 dropEdges.Parameters["$c"].Value = change.Key.Collection;
                 dropEdges.Parameters["$b"].Value = bucket;
@@ -108,35 +108,39 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
         }
     }
 
-    /// <summary>The keys of a batch that already have a node row (live or tombstone), read with one query per 500 ids.</summary>
-    private static HashSet<EntityKey> ExistingNodes(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
+    /// <summary>
+    /// The keys of a batch that have outgoing edge rows, read with one query per 500 keys. Asking the edges themselves
+    /// (not whether the node exists) keeps this exact even after out-of-band edits left edges without their node.
+    /// </summary>
+    private static HashSet<EntityKey> KeysWithEdges(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
     {
-        var existing = new HashSet<EntityKey>();
+        var found = new HashSet<EntityKey>();
         foreach (var group in changes.GroupBy(c => c.Key.Collection, StringComparer.Ordinal))
         {
             foreach (var chunk in group.Chunk(500))
             {
                 using var command = connection.CreateCommand();
                 command.Transaction = transaction;
-                var sql = new System.Text.StringBuilder("SELECT id FROM nodes WHERE collection = $c AND id IN (");
+                var sql = new System.Text.StringBuilder("SELECT DISTINCT src_id FROM edges WHERE src_collection = $c AND (src_bucket, src_id) IN (VALUES ");
                 command.Parameters.AddWithValue("$c", group.Key);
                 for (var i = 0; i < chunk.Length; i++)
                 {
-                    var name = "$p" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    sql.Append(i == 0 ? name : "," + name);
-                    command.Parameters.AddWithValue(name, chunk[i].Key.Id);
+                    var n = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    sql.Append(i == 0 ? string.Empty : ",").Append("($b").Append(n).Append(", $i").Append(n).Append(')');
+                    command.Parameters.AddWithValue("$b" + n, (long)Hashing.KeyHash.Bucket(chunk[i].Key));
+                    command.Parameters.AddWithValue("$i" + n, chunk[i].Key.Id);
                 }
 
                 command.CommandText = sql.Append(')').ToString();
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
                 {
-                    existing.Add(EntityKey.Trusted(group.Key, reader.GetString(0)));
+                    found.Add(EntityKey.Trusted(group.Key, reader.GetString(0)));
                 }
             }
         }
 
-        return existing;
+        return found;
     }
 
     private protected override long RemoveByOrigin(SqliteConnection connection, SqliteTransaction transaction, string collection, string origin)
