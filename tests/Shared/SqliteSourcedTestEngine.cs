@@ -6,7 +6,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
-namespace CrossStoreSync.Qdrant.Tests;
+namespace CrossStoreSync.Tests.Shared;
 
 /// <summary>Builds and runs an engine from a service collection, as a host would, over a SQLite log and source in a temporary folder.</summary>
 public sealed class TestEngine : IAsyncDisposable
