@@ -2,8 +2,8 @@
 # Runs every test of the repository on a fresh machine: installs and starts what the tests need, then `dotnet test`.
 # Prints a plain "N passed, N failed" line at the end and exits non-zero when a test failed or none ran.
 #
-# Today's suite needs no server: SQLite is embedded (Microsoft.Data.Sqlite ships its native library) and the crash
-# tests start their own child processes. Later store adapters add their servers here (see eng/README.md).
+# SQLite is embedded; PostgreSQL and the SurrealDB engine are installed (when missing) and started here; the crash
+# tests start their own child processes (see eng/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +30,12 @@ if [ ! -d "$surreal_host/node_modules/@surrealdb/node" ]; then
   else
     echo "Node.js/npm not found and could not be installed: the SurrealDB tests will fail. Install Node.js 20+." >&2
   fi
+fi
+
+# PostgreSQL 15 for tests/CrossStoreSync.PostgreSql.Tests: installed from Debian packages when missing and started on a
+# private port (eng/postgres.sh). CSS_PG_CONNECTION points the tests at another server instead.
+if [ -z "${CSS_PG_CONNECTION:-}" ]; then
+  bash eng/postgres.sh start >/dev/null || echo "PostgreSQL could not be started; the PostgreSQL tests will fail." >&2
 fi
 
 dotnet restore CrossStoreSync.sln
