@@ -112,8 +112,12 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
         return range;
     }
 
+    /// <summary>Writes the changes to the source and appends them as committed entries, atomically and durably.</summary>
+    public ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, CancellationToken cancellationToken) =>
+        AppendAndApplyAsync(changes, null, cancellationToken);
+
     /// <inheritdoc />
-    public async ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, CancellationToken cancellationToken)
+    public async ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
@@ -125,7 +129,13 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
             {
                 // The source write and the append share the savepoint: if the source rejects, neither exists.
                 Documents.ApplyWithin(c, t, changes);
-                return Insert(c, t, rows, LogEntryState.Committed);
+                var appended = Insert(c, t, rows, LogEntryState.Committed);
+                if (checkpoint is { } saved)
+                {
+                    WriteCheckpoint(c, t, saved.Name, saved.Value);
+                }
+
+                return appended;
             }, cancellationToken).ConfigureAwait(false);
             Remember(range, changes, LogEntryState.Committed);
             return range;
@@ -286,21 +296,23 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     public async ValueTask SetCheckpointAsync(string name, string? value, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        await _database.WriteAsync((c, t) =>
-        {
-            using var command = c.CreateCommand();
-            command.Transaction = t;
-            command.CommandText = value is null
-                ? "DELETE FROM checkpoints WHERE name = $n"
-                : "INSERT INTO checkpoints (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
-            command.Parameters.AddWithValue("$n", name);
-            if (value is not null)
-            {
-                command.Parameters.AddWithValue("$v", value);
-            }
+        await _database.WriteAsync((c, t) => WriteCheckpoint(c, t, name, value), cancellationToken).ConfigureAwait(false);
+    }
 
-            return command.ExecuteNonQuery();
-        }, cancellationToken).ConfigureAwait(false);
+    private static int WriteCheckpoint(SqliteConnection connection, SqliteTransaction transaction, string name, string? value)
+    {
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = value is null
+            ? "DELETE FROM checkpoints WHERE name = $n"
+            : "INSERT INTO checkpoints (name, value) VALUES ($n, $v) ON CONFLICT (name) DO UPDATE SET value = excluded.value";
+        command.Parameters.AddWithValue("$n", name);
+        if (value is not null)
+        {
+            command.Parameters.AddWithValue("$v", value);
+        }
+
+        return command.ExecuteNonQuery();
     }
 
     /// <inheritdoc />

@@ -46,6 +46,7 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance,
             sp.GetServices<TransformRegistration>()));
         services.TryAddSingleton<ISyncManager>(sp => sp.GetRequiredService<SyncEngine>());
+        services.TryAddSingleton<IChangeFeedWriter>(sp => sp.GetRequiredService<SyncEngine>());
         services.TryAddSingleton<IConsistencyChecker>(sp => new ConsistencyChecker(
             sp.GetRequiredService<SyncEngine>(),
             sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),

@@ -135,5 +135,13 @@ public interface ISourceCoupledChangeLog : IChangeLog
     /// Writes the changes to the source and appends them as committed entries, atomically and durably. If the source
     /// rejects them, nothing is written and the store's exception is thrown.
     /// </summary>
-    ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, CancellationToken cancellationToken);
+    /// <param name="changes">The changes, at least one; keys distinct.</param>
+    /// <param name="checkpoint">A checkpoint saved in the same transaction (a change feed's position), or null.</param>
+    /// <param name="cancellationToken">Cancels the operation before it commits.</param>
+    ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken);
 }
+
+/// <summary>A named checkpoint value saved together with a log append (see <see cref="IChangeLog.SetCheckpointAsync"/>).</summary>
+/// <param name="Name">The checkpoint's name.</param>
+/// <param name="Value">Its new value.</param>
+public readonly record struct LogCheckpoint(string Name, string Value);

@@ -75,14 +75,105 @@ internal sealed partial class SyncEngine
         return ticket with { Version = newest };
     }
 
-    private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, CancellationToken cancellationToken)
+    async ValueTask<SyncTicket> IChangeFeedWriter.WriteAsync(IReadOnlyList<FeedChange> changes, FeedPosition position, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(changes);
+        ValidateFeedPosition(position);
+        if (changes.Count == 0)
+        {
+            throw new ArgumentException("The feed batch is empty; pass at least one change (or save the position alone).", nameof(changes));
+        }
+
+        if (changes.Count > _options.MaxWriteBatchSize)
+        {
+            throw new ArgumentException($"The feed batch has {changes.Count} changes; the limit (CrossStoreSyncOptions.MaxWriteBatchSize) is {_options.MaxWriteBatchSize}.", nameof(changes));
+        }
+
+        var keys = new HashSet<EntityKey>(changes.Count);
+        for (var i = 0; i < changes.Count; i++)
+        {
+            var change = changes[i] ?? throw new ArgumentNullException($"{nameof(changes)}[{i}]");
+            if (change.Entity is { } entity)
+            {
+                _validator.Validate(entity, $"{nameof(changes)}[{i}]");
+            }
+            else
+            {
+                _validator.ValidateKey(change.Key, $"{nameof(changes)}[{i}]");
+            }
+
+            if (!keys.Add(change.Key))
+            {
+                throw new ArgumentException($"Key '{change.Key}' appears more than once in the feed batch (again at index {i}); coalesce the batch first.", $"{nameof(changes)}[{i}]");
+            }
+        }
+
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        var entries = new EntityChange[changes.Count];
+        for (var i = 0; i < entries.Length; i++)
+        {
+            entries[i] = changes[i].Entity is { } entity ? EntityChange.Upsert(entity, _clock.Now()) : EntityChange.Delete(changes[i].Key, _clock.Now());
+        }
+
+        var checkpoint = new LogCheckpoint(FeedCheckpointName(position.Feed), position.Value);
+        if (Topology.Coupled is not null)
+        {
+            return await CommitAsync(entries, checkpoint, cancellationToken).ConfigureAwait(false);
+        }
+
+        // A separate log cannot take the position in the same transaction: save it right after the write. A crash in
+        // between writes the batch again on restart, with the same content.
+        var ticket = await CommitAsync(entries, null, cancellationToken).ConfigureAwait(false);
+        await Topology.Log.SetCheckpointAsync(checkpoint.Name, checkpoint.Value, CancellationToken.None).ConfigureAwait(false);
+        return ticket;
+    }
+
+    async ValueTask IChangeFeedWriter.SavePositionAsync(FeedPosition position, CancellationToken cancellationToken)
+    {
+        ValidateFeedPosition(position);
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        await Topology.Log.SetCheckpointAsync(FeedCheckpointName(position.Feed), position.Value, cancellationToken).ConfigureAwait(false);
+    }
+
+    async ValueTask<string?> IChangeFeedWriter.GetPositionAsync(string feed, CancellationToken cancellationToken)
+    {
+        ValidateFeedPosition(new FeedPosition(feed, string.Empty));
+        await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
+        return await Topology.Log.GetCheckpointAsync(FeedCheckpointName(feed), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static string FeedCheckpointName(string feed) => "feed/" + feed;
+
+    private static void ValidateFeedPosition(FeedPosition position)
+    {
+        var feed = position.Feed;
+        if (string.IsNullOrEmpty(feed) || feed.Length > 200)
+        {
+            throw new ArgumentException($"The feed name '{feed}' must have 1 to 200 characters.", "position.Feed");
+        }
+
+        foreach (var c in feed)
+        {
+            if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '-' or '.' or '/'))
+            {
+                throw new ArgumentException($"The feed name '{feed}' has the character '{c}'; use letters, digits, '_', '-', '.' and '/'.", "position.Feed");
+            }
+        }
+
+        ArgumentNullException.ThrowIfNull(position.Value, "position.Value");
+    }
+
+    private ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, CancellationToken cancellationToken) =>
+        CommitAsync(changes, null, cancellationToken);
+
+    private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
     {
         var topology = Topology;
         using var activity = SyncTelemetry.ActivitySource.StartActivity("crossstoresync.write");
         activity?.SetTag("crossstoresync.changes", changes.Length);
         var started = _time.GetTimestamp();
         var range = topology.Coupled is { } coupled
-            ? await AppendCoupledAsync(coupled, changes, cancellationToken).ConfigureAwait(false)
+            ? await AppendCoupledAsync(coupled, changes, checkpoint, cancellationToken).ConfigureAwait(false)
             : await AppendThenApplyAsync(topology, changes, cancellationToken).ConfigureAwait(false);
 
         AdvanceHead(range.Last);
@@ -91,11 +182,11 @@ internal sealed partial class SyncEngine
         return new SyncTicket(range, changes[^1].Version);
     }
 
-    private async ValueTask<LsnRange> AppendCoupledAsync(ISourceCoupledChangeLog coupled, EntityChange[] changes, CancellationToken cancellationToken)
+    private async ValueTask<LsnRange> AppendCoupledAsync(ISourceCoupledChangeLog coupled, EntityChange[] changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
     {
         try
         {
-            var range = await coupled.AppendAndApplyAsync(changes, cancellationToken).ConfigureAwait(false);
+            var range = await coupled.AppendAndApplyAsync(changes, checkpoint, cancellationToken).ConfigureAwait(false);
             _metrics.Appended.Add(changes.Length);
             return range;
         }

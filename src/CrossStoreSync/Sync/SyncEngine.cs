@@ -12,7 +12,7 @@ namespace CrossStoreSync.Sync;
 /// The engine behind <see cref="ISyncManager"/>: owns the clock, the write path, one dispatcher per replica and the
 /// pending resolver. Started by the hosted service, or lazily by the first call.
 /// </summary>
-internal sealed partial class SyncEngine : ISyncManager, IAsyncDisposable
+internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsyncDisposable
 {
     private readonly Func<StoreTopology> _topologyFactory;
     private readonly CrossStoreSyncOptions _options;
