@@ -50,7 +50,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     public SqliteDocumentStore Documents { get; }
 
     /// <inheritdoc />
-    public IDocumentStore CoupledSource => Documents;
+    public IDocumentStore? CoupledSource => Documents;
 
     /// <summary>The database file.</summary>
     public string DatabasePath => _database.Path;
@@ -413,31 +413,9 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     /// <summary>Closes the database.</summary>
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 
-    /// <summary>The checksum of one record: XXH64 over LSN, kind, version (little-endian), hash, collection, 0x00, id, 0x00, payload.</summary>
-    internal static ulong Checksum(long lsn, ChangeKind kind, long version, ReadOnlySpan<byte> hash, string collection, string id, ReadOnlySpan<byte> payload)
-    {
-        var length = 8 + 1 + 8 + hash.Length + Encoding.UTF8.GetByteCount(collection) + 1 + Encoding.UTF8.GetByteCount(id) + 1 + payload.Length;
-        var rented = ArrayPool<byte>.Shared.Rent(length);
-        try
-        {
-            var span = rented.AsSpan(0, length);
-            BinaryPrimitives.WriteInt64LittleEndian(span, lsn);
-            span[8] = (byte)kind;
-            BinaryPrimitives.WriteInt64LittleEndian(span[9..], version);
-            hash.CopyTo(span[17..]);
-            var position = 17 + hash.Length;
-            position += Encoding.UTF8.GetBytes(collection, span[position..]);
-            span[position++] = 0;
-            position += Encoding.UTF8.GetBytes(id, span[position..]);
-            span[position++] = 0;
-            payload.CopyTo(span[position..]);
-            return XxHash64.Hash(span);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(rented);
-        }
-    }
+    /// <summary>The checksum of one record (<see cref="LogRecordChecksum"/>).</summary>
+    internal static ulong Checksum(long lsn, ChangeKind kind, long version, ReadOnlySpan<byte> hash, string collection, string id, ReadOnlySpan<byte> payload) =>
+        LogRecordChecksum.Compute(lsn, kind, version, hash, collection, id, payload);
 
     private void EnsureInitialized()
     {

@@ -49,6 +49,20 @@ public sealed class CrossStoreSyncOptions
     /// </summary>
     public TimeSpan CursorCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// This process's id among the processes that dispatch one shared change log (a log implementing
+    /// <see cref="Log.IPartitionedChangeLog"/>, such as PostgreSQL's). Must be unique per running process; a restarted
+    /// process may reuse its id. <value>Default: machine name, process id and a random suffix.</value>
+    /// </summary>
+    public string WorkerId { get; set; } = $"{Environment.MachineName}-{Environment.ProcessId}-{Guid.NewGuid():N}";
+
+    /// <summary>
+    /// How long a dispatching process holds a partition of a shared change log without renewing its lease; after a
+    /// crash, its partitions are taken over this long after its last renewal. Leases are renewed every third of it.
+    /// <value>Default 15 s.</value>
+    /// </summary>
+    public TimeSpan PartitionLeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Events buffered per subscriber of <see cref="Sync.ISyncManager.SubscribeAsync"/>; the oldest are dropped beyond it. <value>Default 10,000.</value></summary>
     public int EventBufferCapacity { get; set; } = 10_000;
 

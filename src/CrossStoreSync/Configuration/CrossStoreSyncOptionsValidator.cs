@@ -21,6 +21,17 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
         Positive(failures, nameof(options.ApplyTimeout), options.ApplyTimeout);
         Positive(failures, nameof(options.PollInterval), options.PollInterval);
         Positive(failures, nameof(options.CursorCheckpointInterval), options.CursorCheckpointInterval);
+        Positive(failures, nameof(options.PartitionLeaseDuration), options.PartitionLeaseDuration);
+        if (options.PartitionLeaseDuration > TimeSpan.Zero && options.PartitionLeaseDuration < TimeSpan.FromMilliseconds(300))
+        {
+            failures.Add($"CrossStoreSyncOptions.PartitionLeaseDuration is {options.PartitionLeaseDuration}; it must be at least 300 ms (leases are renewed every third of it).");
+        }
+
+        if (string.IsNullOrWhiteSpace(options.WorkerId) || options.WorkerId.Length > 200)
+        {
+            failures.Add($"CrossStoreSyncOptions.WorkerId is '{options.WorkerId}'; it must be a non-blank string of at most 200 characters, unique per running process.");
+        }
+
         if (options.RetryMaxDelay < options.RetryBaseDelay)
         {
             failures.Add($"CrossStoreSyncOptions.RetryMaxDelay ({options.RetryMaxDelay}) must not be shorter than RetryBaseDelay ({options.RetryBaseDelay}).");

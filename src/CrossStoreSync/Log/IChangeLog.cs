@@ -128,8 +128,9 @@ public interface IChangeLog
 /// </summary>
 public interface ISourceCoupledChangeLog : IChangeLog
 {
-    /// <summary>The source of truth this log commits with.</summary>
-    IDocumentStore CoupledSource { get; }
+    /// <summary>The source of truth this log commits with, or null when this log is used with a source elsewhere (it then
+    /// works as a plain <see cref="IChangeLog"/>: pending entries committed after the source write).</summary>
+    IDocumentStore? CoupledSource { get; }
 
     /// <summary>
     /// Writes the changes to the source and appends them as committed entries, atomically and durably. If the source

@@ -16,7 +16,7 @@ namespace CrossStoreSync.Sync;
 /// by key (newest version wins), applies the batch with retries, isolates and dead-letters changes the store
 /// rejects permanently, then advances and saves the cursor. One loop per store, so order per key holds.
 /// </summary>
-internal sealed class StoreDispatcher
+internal sealed partial class StoreDispatcher
 {
     private readonly ISyncStore _store;
     private readonly IChangeLog _log;
@@ -54,6 +54,7 @@ internal sealed class StoreDispatcher
         _logger = logger;
         _tag = new KeyValuePair<string, object?>("store", store.Name);
         _pipeline = ResiliencePipelines.ForReplica(store.Name, options, time, metrics, events, logger);
+        _partitioned = log as IPartitionedChangeLog;
     }
 
     public string Name => _store.Name;
@@ -118,6 +119,12 @@ internal sealed class StoreDispatcher
     {
         // The loop outlives whatever operation started the engine; its apply spans must not become children of it.
         Activity.Current = null;
+        if (_partitioned is not null)
+        {
+            await RunPartitionedAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         var cursor = Cursor.Value;
         try
         {
@@ -241,25 +248,7 @@ internal sealed class StoreDispatcher
             return cursor;
         }
 
-        if (_records.Count > 0)
-        {
-            if (Volatile.Read(ref _lagSinceMs) == 0)
-            {
-                Volatile.Write(ref _lagSinceMs, Math.Max(1, _records[0].Change.Version.WallTimeMs));
-            }
-
-            Coalesce();
-            if (routes.Count > 0)
-            {
-                await RouteAsync(routes, cancellationToken).ConfigureAwait(false);
-            }
-
-            if (_changes.Count > 0)
-            {
-                await ApplyBatchAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-
+        await ProcessRecordsAsync(routes, cancellationToken).ConfigureAwait(false);
         Cursor.Advance(read.ReadThrough);
         await SaveCursorAsync(read.ReadThrough, force: false, cancellationToken).ConfigureAwait(false);
         if (_records.Count < _options.DispatchBatchSize)
@@ -268,6 +257,31 @@ internal sealed class StoreDispatcher
         }
 
         return read.ReadThrough;
+    }
+
+    /// <summary>Coalesces, routes and applies the records just read (nothing when there are none).</summary>
+    private async Task ProcessRecordsAsync(IReadOnlyDictionary<string, CollectionRoute> routes, CancellationToken cancellationToken)
+    {
+        if (_records.Count == 0)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _lagSinceMs) == 0)
+        {
+            Volatile.Write(ref _lagSinceMs, Math.Max(1, _records[0].Change.Version.WallTimeMs));
+        }
+
+        Coalesce();
+        if (routes.Count > 0)
+        {
+            await RouteAsync(routes, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_changes.Count > 0)
+        {
+            await ApplyBatchAsync(cancellationToken).ConfigureAwait(false);
+        }
     }
 
     /// <summary>

@@ -11,7 +11,7 @@ internal sealed class StoreTopology
         Log = log;
         Source = source;
         Replicas = replicas;
-        Coupled = log is ISourceCoupledChangeLog coupled && ReferenceEquals(coupled.CoupledSource, source) ? coupled : null;
+        Coupled = log is ISourceCoupledChangeLog coupled && coupled.CoupledSource is not null && ReferenceEquals(coupled.CoupledSource, source) ? coupled : null;
 
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var store in Stores)

@@ -193,7 +193,7 @@ internal sealed partial class SyncEngine
         catch (Exception ex) when (!TransientErrors.IsTransient(ex, cancellationToken) && !TransientErrors.IsCallerCancellation(ex, cancellationToken))
         {
             // The source's transaction rolled back with the log append: nothing is stored anywhere.
-            throw Rejected(coupled.CoupledSource.Name, changes, ex);
+            throw Rejected(coupled.CoupledSource!.Name, changes, ex);
         }
     }
 

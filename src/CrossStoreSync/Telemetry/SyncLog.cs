@@ -70,4 +70,10 @@ internal static partial class SyncLog
 
     [LoggerMessage(5007, LogLevel.Warning, "A migration progress subscriber threw; the migration goes on.")]
     public static partial void EventSubscriberFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(2005, LogLevel.Information, "Dispatcher {Store} (worker {Worker}) holds partitions [{Partitions}] of {Total}; {LiveWorkers} worker(s) alive, fair share {FairShare}.")]
+    public static partial void PartitionsChanged(ILogger logger, string store, string worker, string partitions, int total, int liveWorkers, int fairShare);
+
+    [LoggerMessage(2006, LogLevel.Warning, "Dispatcher {Store} (worker {Worker}) lost the lease of partitions [{Partitions}]; another worker took them over.")]
+    public static partial void PartitionsLost(ILogger logger, string store, string worker, string partitions);
 }
