@@ -160,6 +160,12 @@ public enum SyncEventKind
 
     /// <summary>The source rejected a write; it was aborted.</summary>
     Aborted = 4,
+
+    /// <summary>
+    /// The partitions of a shared change log that this process dispatches for a store changed (a worker joined, left or
+    /// died). <see cref="SyncEvent.Count"/> is the number held now; <see cref="SyncEvent.Message"/> lists them.
+    /// </summary>
+    PartitionsChanged = 5,
 }
 
 /// <summary>An engine event.</summary>

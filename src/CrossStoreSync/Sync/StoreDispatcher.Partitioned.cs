@@ -152,7 +152,9 @@ internal sealed partial class StoreDispatcher
         if (changed)
         {
             SortOwned();
-            SyncLog.PartitionsChanged(_logger, Name, worker, string.Join(",", _owned), log.PartitionCount, leases.LiveWorkers, leases.FairShare);
+            var held = string.Join(",", _owned);
+            SyncLog.PartitionsChanged(_logger, Name, worker, held, log.PartitionCount, leases.LiveWorkers, leases.FairShare);
+            _events.Publish(new SyncEvent(SyncEventKind.PartitionsChanged, Name, 0, 0, _owned.Count, null, $"worker {worker} holds partitions [{held}] of {log.PartitionCount}; {leases.LiveWorkers} worker(s) alive", 0, _time.GetUtcNow()));
         }
 
         await RefreshStoreCursorAsync(log, cancellationToken).ConfigureAwait(false);
