@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.PostgreSql.Internal;
@@ -50,7 +51,7 @@ internal static class UpsertRows
                 continue;
             }
 
-            documents[row] = entity.Document.ToArray();
+            documents[row] = WholeArray(entity.Document);
             edges[row] = DocumentCodec.EncodeEdges(entity.Edges);
             var vector = entity.Vector.Span;
             if (!vector.IsEmpty)
@@ -74,6 +75,10 @@ internal static class UpsertRows
         parameters.Add(Array(NpgsqlDbType.Integer, lengths));
         parameters.Add(Array(NpgsqlDbType.Bytea, edges));
     }
+
+    /// <summary>The document's own array when the memory spans all of it (the usual case), else a copy.</summary>
+    private static byte[] WholeArray(ReadOnlyMemory<byte> memory) =>
+        MemoryMarshal.TryGetArray(memory, out var segment) && segment.Offset == 0 && segment.Count == segment.Array!.Length ? segment.Array : memory.ToArray();
 
     private static NpgsqlParameter Array(NpgsqlDbType element, object values) =>
         new() { NpgsqlDbType = NpgsqlDbType.Array | element, Value = values };

@@ -179,6 +179,38 @@ public sealed class PostgresDocumentStoreTests(DocumentStoreDatabase database) :
     }
 
     [Fact]
+    public async Task A_table_dropped_outside_the_library_is_created_again_by_the_next_write()
+    {
+        var store = await StoreAsync();
+        await store.ApplyAsync([EntityChange.Upsert(Item("before"), V(1))], CancellationToken.None);
+        await database.ExecuteAsync($"DROP TABLE {store.TableOf("items")}");
+
+        Assert.Equal(0, await store.CountAsync("items", CancellationToken.None));
+        await store.ApplyAsync([EntityChange.Upsert(Item("after"), V(2))], CancellationToken.None);
+        Assert.Equal(["after"], (await store.ScanAsync("items", null, 10, CancellationToken.None)).Select(e => e.Entity.Key.Id).ToArray());
+
+        // Inside a caller's transaction the store cannot retry: it reports a transient error and recovers on the retry.
+        await database.ExecuteAsync($"DROP TABLE {store.TableOf("items")}");
+        await store.ApplyAsync([EntityChange.Upsert(Item("warm"), V(3))], CancellationToken.None);
+        await database.ExecuteAsync($"DROP TABLE {store.TableOf("items")}");
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            var error = await Assert.ThrowsAsync<SyncStoreException>(() => store.ApplyWithinAsync(connection, transaction, [EntityChange.Upsert(Item("within"), V(4))], CancellationToken.None));
+            Assert.True(error.IsTransient, error.Message);
+        }
+
+        await using (var connection = await database.DataSource.OpenConnectionAsync())
+        await using (var transaction = await connection.BeginTransactionAsync())
+        {
+            await store.ApplyWithinAsync(connection, transaction, [EntityChange.Upsert(Item("within"), V(4))], CancellationToken.None);
+            await transaction.CommitAsync();
+        }
+
+        Assert.Equal(V(4), (await store.ReadAsync(new EntityKey("items", "within"), CancellationToken.None))?.Version);
+    }
+
+    [Fact]
     public async Task RemoveByOrigin_deletes_only_rows_still_tagged_and_a_newer_change_clears_the_tag()
     {
         var store = await StoreAsync();
