@@ -28,6 +28,11 @@ var coupled = !mode.Contains("pending", StringComparison.Ordinal);
 var hangAt = args.Length > 2 && !surreal ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
 var faults = new StoreFaults();
 
+if (mode == "pg-worker" && args.Length >= 5)
+{
+    return await CrossStoreSync.CrashHost.PgWorkerMode.RunAsync(dir, args[2], args[3], args[4]);
+}
+
 if (mode == "migrate")
 {
     return await CrossStoreSync.CrashHost.MigrateMode.RunAsync(dir);

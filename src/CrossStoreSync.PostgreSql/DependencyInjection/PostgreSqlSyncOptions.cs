@@ -11,6 +11,9 @@ public sealed class PostgreSqlSyncOptions
     /// <summary>The schema of the library's tables. <value>Default <c>crossstoresync</c>.</value></summary>
     public string Schema { get; set; } = PostgresNames.DefaultSchema;
 
+    /// <summary>The name of the PostgreSQL document store (cursors and dead letters are keyed by it). <value>Default <c>documents</c>.</value></summary>
+    public string DocumentStoreName { get; set; } = "documents";
+
     /// <summary>Key partitions shared by dispatch workers (see <see cref="Log.PostgresChangeLogOptions.Partitions"/>). <value>Default 16.</value></summary>
     public int Partitions { get; set; } = 16;
 
@@ -31,6 +34,11 @@ public sealed class PostgreSqlSyncOptions
         {
             // The message of a malformed connection string may quote it, password included: do not repeat it.
             throw new ArgumentException($"PostgreSqlSyncOptions.ConnectionString is not a valid Npgsql connection string: {ex.GetType().Name}.", nameof(ConnectionString));
+        }
+
+        if (string.IsNullOrWhiteSpace(DocumentStoreName))
+        {
+            throw new ArgumentException($"PostgreSqlSyncOptions.DocumentStoreName is '{DocumentStoreName}'; give the document store a non-blank name.", nameof(DocumentStoreName));
         }
 
         new Log.PostgresChangeLogOptions { Schema = Schema, Partitions = Partitions }.Validate();

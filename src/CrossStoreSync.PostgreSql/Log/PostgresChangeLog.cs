@@ -3,6 +3,8 @@ using CrossStoreSync.Errors;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
+using CrossStoreSync.PostgreSql.Internal;
+using CrossStoreSync.PostgreSql.Stores;
 using CrossStoreSync.Stores;
 using Npgsql;
 using NpgsqlTypes;
@@ -21,7 +23,7 @@ namespace CrossStoreSync.PostgreSql.Log;
 /// before the lock is taken.
 /// </para>
 /// <para>
-/// When the source of truth is the PostgreSQL document store in the same database, the document write and the
+/// When the source of truth is a <see cref="PostgresDocumentStore"/> in the same database, the document write and the
 /// append commit in one transaction (<see cref="ISourceCoupledChangeLog.AppendAndApplyAsync"/>): there is no moment in
 /// which one exists without the other. Cursors, checkpoints and dead letters live in the same database.
 /// </para>
@@ -38,7 +40,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     private const string RecordColumns = "lsn, collection, id, kind, version, state, hash, payload, checksum";
     private readonly NpgsqlDataSource _dataSource;
     private readonly PostgresChangeLogOptions _options;
-    private readonly IPostgresOutboxSource? _documents;
+    private readonly PostgresDocumentStore? _documents;
     private readonly string _s;
     private int _partitions;
     private volatile bool _initialized;
@@ -52,19 +54,32 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     {
     }
 
-    internal PostgresChangeLog(NpgsqlDataSource dataSource, PostgresChangeLogOptions? options, IPostgresOutboxSource? documents)
+    /// <summary>Creates a change log that commits in one transaction with <paramref name="documents"/> (a transactional outbox).</summary>
+    /// <param name="dataSource">The database; the same one <paramref name="documents"/> uses.</param>
+    /// <param name="documents">The source of truth in the same database.</param>
+    /// <param name="options">Options; validated here.</param>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public PostgresChangeLog(NpgsqlDataSource dataSource, PostgresDocumentStore documents, PostgresChangeLogOptions? options = null)
+        : this(dataSource, options, documents ?? throw new ArgumentNullException(nameof(documents)))
+    {
+    }
+
+    private PostgresChangeLog(NpgsqlDataSource dataSource, PostgresChangeLogOptions? options, PostgresDocumentStore? documents)
     {
         ArgumentNullException.ThrowIfNull(dataSource);
         _options = options ?? new PostgresChangeLogOptions();
         _options.Validate();
         _dataSource = dataSource;
         _documents = documents;
-        _s = PostgresLogSql.QuoteIdentifier(_options.Schema);
+        _s = PostgresSql.Quote(_options.Schema);
         _partitions = _options.Partitions;
     }
 
     /// <inheritdoc />
     public IDocumentStore? CoupledSource => _documents;
+
+    /// <summary>The PostgreSQL document store this log commits with, or null.</summary>
+    public PostgresDocumentStore? Documents => _documents;
 
     /// <inheritdoc />
     /// <remarks>Read from the database at <see cref="InitializeAsync"/>: the count the log was created with.</remarks>
@@ -80,7 +95,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
         // Several processes may start at once against a new database; CREATE ... IF NOT EXISTS races on the catalogue.
-        await ExecuteAsync(connection, transaction, "SELECT pg_advisory_xact_lock(hashtext('crossstoresync.schema'))", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, transaction, $"SELECT pg_advisory_xact_lock({PostgresSql.SchemaLockKey})", cancellationToken).ConfigureAwait(false);
         await ExecuteAsync(connection, transaction, $"""
             CREATE SCHEMA IF NOT EXISTS {_s};
             CREATE TABLE IF NOT EXISTS {_s}.log_head (
@@ -147,11 +162,6 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
             }
         }
 
-        if (_documents is not null)
-        {
-            await _documents.CreateTablesAsync(connection, transaction, [], cancellationToken).ConfigureAwait(false);
-        }
-
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         _partitions = _options.Partitions;
         _initialized = true;
@@ -204,7 +214,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         }
         catch (NpgsqlException ex)
         {
-            throw new SyncStoreException($"PostgreSQL source '{documents.Name}' rejected the write: {ex.Message}", PostgresLogSql.IsTransient(ex), documents.Name, changes[0].Key, "apply", ex);
+            throw new SyncStoreException($"PostgreSQL source '{documents.Name}' rejected the write: {ex.Message}", PostgresSql.IsTransient(ex), documents.Name, changes[0].Key, "apply", ex);
         }
     }
 
@@ -424,7 +434,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     }
 
     private SyncStoreException LogFailure(string operation, NpgsqlException ex) =>
-        new($"PostgreSQL change log (schema '{_options.Schema}') failed to {operation}: {ex.Message}", PostgresLogSql.IsTransient(ex), "change-log", null, operation, ex);
+        new($"PostgreSQL change log (schema '{_options.Schema}') failed to {operation}: {ex.Message}", PostgresSql.IsTransient(ex), "change-log", null, operation, ex);
 
     private PreparedRow[] Prepare(IReadOnlyList<EntityChange> changes)
     {
