@@ -36,16 +36,13 @@ internal sealed class DocumentTables(string schema)
     /// <summary>The schema-qualified, quoted table name of a collection.</summary>
     public string Qualified(string collection) => PostgresSql.Qualify(Schema, TableName(collection));
 
-    /// <summary>True when the table is known to exist (created or seen by this process).</summary>
-    public bool IsKnown(string collection) => _known.ContainsKey(collection);
-
     /// <summary>Forgets a table, after the server said it does not exist (dropped, or its creation was rolled back).</summary>
     public void Forget(string collection) => _known.TryRemove(collection, out _);
 
     /// <summary>Records a collection's configuration (its vector dimension is checked on writes).</summary>
     public void Define(CollectionDefinition definition) => _definitions[definition.Name] = definition;
 
-    /// <summary>The configuration of a collection, when it was passed to <see cref="CreateAsync"/>.</summary>
+    /// <summary>The configuration of a collection, when one was recorded with <see cref="Define"/>.</summary>
     public bool TryGetDefinition(string collection, out CollectionDefinition definition) => _definitions.TryGetValue(collection, out definition!);
 
     /// <summary>

@@ -73,6 +73,11 @@ public sealed partial class PostgresDocumentStore
     {
         EntityKey.ValidateCollection(collection, nameof(collection));
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
+        if (afterId is not null)
+        {
+            EntityKey.ValidateId(afterId, nameof(afterId));
+        }
+
         var afterBucket = afterId is null ? -1L : KeyHash.Bucket(new EntityKey(collection, afterId));
         var document = (parts & EntityParts.Document) != 0 ? DocumentColumn : "NULL::bytea";
         var vector = (parts & EntityParts.Vector) != 0 ? "vector" : "NULL::real[]";
