@@ -21,17 +21,17 @@ if (args.Length < 2)
 var mode = args[0];
 var dir = args[1];
 
+if (mode == "pg-worker" && args.Length >= 5)
+{
+    return await CrossStoreSync.CrashHost.PgWorkerMode.RunAsync(dir, args[2], args[3], args[4]);
+}
+
 // surreal-*: the same workloads with a SurrealDB source of truth; the SQLite log and replicas stay in <dir>.
 var surreal = mode.StartsWith("surreal-", StringComparison.Ordinal) && args.Length >= 5;
 mode = surreal ? mode["surreal-".Length..] : mode;
 var coupled = !mode.Contains("pending", StringComparison.Ordinal);
 var hangAt = args.Length > 2 && !surreal ? int.Parse(args[2], CultureInfo.InvariantCulture) : 0;
 var faults = new StoreFaults();
-
-if (mode == "pg-worker" && args.Length >= 5)
-{
-    return await CrossStoreSync.CrashHost.PgWorkerMode.RunAsync(dir, args[2], args[3], args[4]);
-}
 
 if (mode == "migrate")
 {
