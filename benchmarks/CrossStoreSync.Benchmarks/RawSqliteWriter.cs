@@ -52,6 +52,15 @@ internal sealed class RawSqliteWriter : IDisposable
     public void Write(IReadOnlyList<SyncEntity> batch)
     {
         var version = _version++ << 20;
+        WriteDocuments(batch, version);
+        WriteReplicas(batch, version);
+    }
+
+    /// <summary>The replica half of <see cref="Write"/>: the vector and graph tables only (an outbox relay's work).</summary>
+    public void WriteReplicas(IReadOnlyList<SyncEntity> batch) => WriteReplicas(batch, _version++ << 20);
+
+    private void WriteDocuments(IReadOnlyList<SyncEntity> batch, long version)
+    {
         using (var tx = _documents.BeginTransaction())
         using (var command = Command(_documents, tx, """
             INSERT INTO documents (collection, id, version, hash, bucket, deleted, document, vector, edges) VALUES ($c, $id, $v, $h, $b, 0, $doc, $vec, NULL)
@@ -69,7 +78,10 @@ internal sealed class RawSqliteWriter : IDisposable
 
             tx.Commit();
         }
+    }
 
+    private void WriteReplicas(IReadOnlyList<SyncEntity> batch, long version)
+    {
         using (var tx = _vectors.BeginTransaction())
         using (var command = Command(_vectors, tx, """
             INSERT INTO vectors (collection, id, version, hash, bucket, deleted, vector) VALUES ($c, $id, $v, $h, $b, 0, $vec)
