@@ -274,24 +274,23 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
 
         // The head row and the entries in one statement (one snapshot): when fewer than maxCount entries come back,
-        // every given partition holds nothing more up to the head, so their cursors may move to it.
+        // every given partition holds nothing more up to the head, so their cursors may move to it. The entries are one
+        // range scan of the primary key from the lowest cursor, each row kept when its partition is given and it lies
+        // after that partition's own cursor; workers usually hold partitions whose cursors are equal or close.
         await using var command = new NpgsqlCommand($"""
             SELECT h.last_lsn, e.lsn, e.collection, e.id, e.kind, e.version, e.state, e.hash, e.payload, e.checksum
             FROM {_s}.log_head h
             LEFT JOIN LATERAL (
-                SELECT l.*
-                FROM unnest($1::int[], $2::bigint[]) AS c(part, after)
-                CROSS JOIN LATERAL (
-                    SELECT {RecordColumns} FROM {_s}.log_entries x
-                    WHERE x.part = c.part AND x.lsn > c.after
-                    ORDER BY x.lsn LIMIT $3) l
-                ORDER BY l.lsn LIMIT $3) e ON true
+                SELECT {RecordColumns} FROM {_s}.log_entries x
+                WHERE x.lsn > $4 AND x.part = ANY($1) AND x.lsn > ($2::bigint[])[array_position($1::int[], x.part)]
+                ORDER BY x.lsn LIMIT $3) e ON true
             WHERE h.id = 1
             ORDER BY e.lsn
             """, connection);
         command.Parameters.Add(new NpgsqlParameter<int[]> { TypedValue = [.. partitions] });
         command.Parameters.Add(new NpgsqlParameter<long[]> { TypedValue = [.. afterLsns] });
         command.Parameters.Add(new NpgsqlParameter<int> { TypedValue = maxCount });
+        command.Parameters.Add(new NpgsqlParameter<long> { TypedValue = afterLsns.Count == 0 ? long.MaxValue : afterLsns.Min() });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         long head = 0;
         var through = 0L;

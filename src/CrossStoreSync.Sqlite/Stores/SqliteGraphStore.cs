@@ -66,11 +66,20 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
             """);
         var sync = new SyncParameters(node);
         using var dropEdges = Command(connection, transaction, "DELETE FROM edges WHERE src_collection = $c AND src_bucket = $b AND src_id = $id", "$c", "$b", "$id");
-        using var addEdge = Command(connection, transaction, """
+        using var addEdges = Command(connection, transaction, """
             INSERT INTO edges (src_collection, src_bucket, src_id, type, dst_collection, dst_id, properties)
-            VALUES ($c, $b, $id, $t, $dc, $did, $p)
-            """, "$c", "$b", "$id", "$t", "$dc", "$did", "$p");
+            SELECT k.value ->> 0, k.value ->> 1, k.value ->> 2, k.value ->> 3, k.value ->> 4, k.value ->> 5, unhex(k.value ->> 6)
+            FROM json_each($edges) k
+            """, "$edges");
         var withEdges = KeysWithEdges(connection, transaction, changes);
+
+        // The new edges of the whole batch go in with one statement per few thousand (a JSON array read by json_each,
+        // in order, so each node's edges keep their order): a statement per edge costs more to bind and step than the
+        // insert itself.
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
+        var json = new System.Text.Json.Utf8JsonWriter(buffer);
+        var pending = 0;
+        json.WriteStartArray();
         foreach (var change in changes)
         {
             var bucket = sync.Bind(change);
@@ -88,6 +97,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 dropEdges.Parameters["$id"].Value = change.Key.Id;
                 dropEdges.ExecuteNonQuery();
             }
+
             if (change.Entity is null)
             {
                 continue;
@@ -95,17 +105,48 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
 
             foreach (var edge in change.Entity.Edges)
             {
-                addEdge.Parameters["$c"].Value = change.Key.Collection;
-                addEdge.Parameters["$b"].Value = bucket;
-                addEdge.Parameters["$id"].Value = change.Key.Id;
-                addEdge.Parameters["$t"].Value = edge.Type;
-                addEdge.Parameters["$dc"].Value = edge.Target.Collection;
-                addEdge.Parameters["$did"].Value = edge.Target.Id;
-                addEdge.Parameters["$p"].Value = edge.Properties.IsEmpty ? DBNull.Value : edge.Properties.ToArray();
-                addEdge.ExecuteNonQuery();
+                json.WriteStartArray();
+                json.WriteStringValue(change.Key.Collection);
+                json.WriteNumberValue(bucket);
+                json.WriteStringValue(change.Key.Id);
+                json.WriteStringValue(edge.Type);
+                json.WriteStringValue(edge.Target.Collection);
+                json.WriteStringValue(edge.Target.Id);
+                if (edge.Properties.IsEmpty)
+                {
+                    json.WriteNullValue();
+                }
+                else
+                {
+                    json.WriteStringValue(Convert.ToHexString(edge.Properties.Span));
+                }
 
+                json.WriteEndArray();
+                if (++pending == 4096)
+                {
+                    FlushEdges(addEdges, json, buffer);
+                    pending = 0;
+                }
             }
         }
+
+        if (pending > 0)
+        {
+            FlushEdges(addEdges, json, buffer);
+        }
+
+        json.Dispose();
+    }
+
+    private static void FlushEdges(SqliteCommand addEdges, System.Text.Json.Utf8JsonWriter json, System.Buffers.ArrayBufferWriter<byte> buffer)
+    {
+        json.WriteEndArray();
+        json.Flush();
+        addEdges.Parameters["$edges"].Value = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
+        addEdges.ExecuteNonQuery();
+        buffer.ResetWrittenCount();
+        json.Reset(buffer);
+        json.WriteStartArray();
     }
 
     /// <summary>
@@ -115,23 +156,42 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
     private static HashSet<EntityKey> KeysWithEdges(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
     {
         var found = new HashSet<EntityKey>();
+
+        // The keys travel as one JSON parameter ([[bucket, id], ...]), so the statement text never changes and stays
+        // prepared; a VALUES list of 1000 named parameters costs more to bind than the lookup itself. CROSS JOIN fixes
+        // the join order: one index search per key (as "(src_bucket, src_id) IN (...)", SQLite scans every edge of the
+        // collection, which grows with the store).
+        using var command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = """
+            SELECT DISTINCT e.src_id
+            FROM json_each($keys) k CROSS JOIN edges e
+            ON e.src_collection = $c AND e.src_bucket = k.value ->> 0 AND e.src_id = k.value ->> 1
+            """;
+        var collection = command.Parameters.Add("$c", SqliteType.Text);
+        var keys = command.Parameters.Add("$keys", SqliteType.Text);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(16 * 1024);
         foreach (var group in changes.GroupBy(c => c.Key.Collection, StringComparer.Ordinal))
         {
             foreach (var chunk in group.Chunk(500))
             {
-                using var command = connection.CreateCommand();
-                command.Transaction = transaction;
-                var sql = new System.Text.StringBuilder("SELECT DISTINCT src_id FROM edges WHERE src_collection = $c AND (src_bucket, src_id) IN (VALUES ");
-                command.Parameters.AddWithValue("$c", group.Key);
-                for (var i = 0; i < chunk.Length; i++)
+                buffer.ResetWrittenCount();
+                using (var json = new System.Text.Json.Utf8JsonWriter(buffer))
                 {
-                    var n = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    sql.Append(i == 0 ? string.Empty : ",").Append("($b").Append(n).Append(", $i").Append(n).Append(')');
-                    command.Parameters.AddWithValue("$b" + n, (long)Hashing.KeyHash.Bucket(chunk[i].Key));
-                    command.Parameters.AddWithValue("$i" + n, chunk[i].Key.Id);
+                    json.WriteStartArray();
+                    foreach (var change in chunk)
+                    {
+                        json.WriteStartArray();
+                        json.WriteNumberValue(Hashing.KeyHash.Bucket(change.Key));
+                        json.WriteStringValue(change.Key.Id);
+                        json.WriteEndArray();
+                    }
+
+                    json.WriteEndArray();
                 }
 
-                command.CommandText = sql.Append(')').ToString();
+                collection.Value = group.Key;
+                keys.Value = System.Text.Encoding.UTF8.GetString(buffer.WrittenSpan);
                 using var reader = command.ExecuteReader();
                 while (reader.Read())
                 {
