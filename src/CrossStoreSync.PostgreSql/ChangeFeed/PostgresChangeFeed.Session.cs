@@ -1,0 +1,440 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using CrossStoreSync.Model;
+using CrossStoreSync.Sync;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace CrossStoreSync.PostgreSql.ChangeFeed;
+
+public sealed partial class PostgresChangeFeed
+{
+    /// <summary>What the stream reader hands to the batch writer, in stream order.</summary>
+    private enum FeedEventKind
+    {
+        /// <summary>A row change to write (<c>Change</c>, and <c>Previous</c> for the old key of a key change).</summary>
+        Change,
+
+        /// <summary>A row change that produces nothing (TRUNCATE, a table not mapped); it still moves the position.</summary>
+        Ignored,
+
+        /// <summary>A transaction ended at <c>Lsn</c> (its end LSN): everything before is in earlier events.</summary>
+        Commit,
+
+        /// <summary>A heartbeat came back at <c>Lsn</c>: everything committed before it is in earlier events.</summary>
+        Heartbeat,
+    }
+
+    private readonly record struct FeedEvent(FeedEventKind Kind, ulong Transaction, int Index, ulong Lsn, FeedChange? Change = null, FeedChange? Previous = null);
+
+    /// <summary>A followed relation as its last relation message described it.</summary>
+    private sealed record RelationInfo(PostgresTableMapping? Mapping, string Schema, string Name, PostgresColumn[] Columns, string[] KeyColumns);
+
+    /// <summary>
+    /// One replication connection's life: a reader turns the stream into events (bounded channel), a writer writes
+    /// them in batches through the engine with the position, a status loop saves and confirms the position, a
+    /// heartbeat loop emits heartbeats. The first failure ends the session; the feed reconnects from the saved position.
+    /// </summary>
+    private sealed class Session(PostgresChangeFeed feed, LogicalReplicationConnection replication, PostgresFeedPosition start)
+    {
+        private readonly Dictionary<uint, RelationInfo> _relations = [];
+        private readonly Dictionary<EntityKey, FeedChange> _batch = [];
+        private readonly PostgresFeedPosition _start = start;
+        private PostgresFeedPosition _saved = start;
+        private PostgresFeedPosition _handled = start;
+
+        public async Task RunAsync(CancellationToken stoppingToken)
+        {
+            using var session = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+            var channel = Channel.CreateBounded<FeedEvent>(new BoundedChannelOptions(feed._options.BatchSize * 2)
+            {
+                SingleReader = true,
+                SingleWriter = true,
+                FullMode = BoundedChannelFullMode.Wait,
+            });
+            replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(_start.Confirmable));
+            var tasks = new[]
+            {
+                ReadAsync(channel.Writer, session.Token),
+                WriteAsync(channel.Reader, session.Token),
+                StatusLoopAsync(session.Token),
+                HeartbeatLoopAsync(session.Token),
+            };
+
+            var first = await Task.WhenAny(tasks).ConfigureAwait(false);
+            await session.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await Task.WhenAll(tasks).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!first.IsFaulted)
+            {
+                // The others stopped because the session ended.
+            }
+            catch (Exception) when (first.IsFaulted)
+            {
+                // Reported below: the first failure is the cause.
+            }
+
+            if (first.IsFaulted)
+            {
+                await first.ConfigureAwait(false);
+            }
+
+            stoppingToken.ThrowIfCancellationRequested();
+            throw new ChannelClosedException("The replication stream ended; reconnecting.");
+        }
+
+        private async Task ReadAsync(ChannelWriter<FeedEvent> events, CancellationToken cancellationToken)
+        {
+            var options = new PgOutputReplicationOptions(feed._options.PublicationName, PgOutputProtocolVersion.V1, binary: true, streamingMode: null, messages: true, twoPhase: null);
+            var slot = new PgOutputReplicationSlot(feed._options.SlotName);
+            var from = _start.Confirmable == 0 ? (NpgsqlLogSequenceNumber?)null : new NpgsqlLogSequenceNumber(_start.Confirmable);
+            ulong transaction = 0;
+            var index = 0;
+            var skipped = 0;
+            await foreach (var message in replication.StartReplication(slot, options, cancellationToken, from).ConfigureAwait(false))
+            {
+                switch (message)
+                {
+                    case BeginMessage begin:
+                        transaction = (ulong)begin.TransactionFinalLsn;
+                        index = 0;
+                        break;
+                    case RelationMessage relation:
+                        _relations[relation.RelationId] = Describe(relation);
+                        break;
+                    case InsertMessage or UpdateMessage or DeleteMessage or TruncateMessage:
+                        index++;
+                        if (_start.IsHandled(transaction, index))
+                        {
+                            skipped++;
+                            continue;
+                        }
+
+                        await events.WriteAsync(await ToEventAsync(message, transaction, index, cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                        break;
+                    case CommitMessage commit:
+                        if (skipped > 0)
+                        {
+                            feed._metrics.AddChanges(skipped, "skipped");
+                            PostgresChangeFeedLog.Skipped(feed._logger, feed.Name, skipped);
+                            skipped = 0;
+                        }
+
+                        await events.WriteAsync(new FeedEvent(FeedEventKind.Commit, transaction, index, (ulong)commit.TransactionEndLsn), cancellationToken).ConfigureAwait(false);
+                        break;
+                    case LogicalDecodingMessage { Prefix: HeartbeatPrefix, Flags: 0 } heartbeat:
+                        await events.WriteAsync(new FeedEvent(FeedEventKind.Heartbeat, 0, 0, (ulong)heartbeat.MessageLsn), cancellationToken).ConfigureAwait(false);
+                        break;
+                }
+            }
+        }
+
+        private async ValueTask<FeedEvent> ToEventAsync(PgOutputReplicationMessage message, ulong transaction, int index, CancellationToken cancellationToken)
+        {
+            if (message is TruncateMessage truncate)
+            {
+                var names = string.Join(", ", truncate.Relations.Select(r => r.Namespace + "." + r.RelationName));
+                PostgresChangeFeedLog.TruncateIgnored(feed._logger, feed.Name, names, new NpgsqlLogSequenceNumber(transaction).ToString());
+                feed._metrics.AddChanges(1, "ignored");
+                return new FeedEvent(FeedEventKind.Ignored, transaction, index, 0);
+            }
+
+            var relationId = message switch
+            {
+                InsertMessage m => m.Relation.RelationId,
+                UpdateMessage m => m.Relation.RelationId,
+                DeleteMessage m => m.Relation.RelationId,
+                _ => 0u,
+            };
+            var relation = _relations[relationId];
+            if (relation.Mapping is not { } mapping)
+            {
+                await ConsumeAsync(message, cancellationToken).ConfigureAwait(false);
+                feed._metrics.AddChanges(1, "ignored");
+                return new FeedEvent(FeedEventKind.Ignored, transaction, index, 0);
+            }
+
+            PostgresRow? old = null;
+            PostgresRow? row = null;
+            switch (message)
+            {
+                case InsertMessage insert:
+                    row = await ReadRowAsync(relation, insert.NewRow, keyOnly: false, null, cancellationToken).ConfigureAwait(false);
+                    break;
+                case IndexUpdateMessage update:
+                    old = await ReadRowAsync(relation, update.Key, keyOnly: true, null, cancellationToken).ConfigureAwait(false);
+                    row = await ReadRowAsync(relation, update.NewRow, keyOnly: false, null, cancellationToken).ConfigureAwait(false);
+                    break;
+                case FullUpdateMessage update:
+                    old = await ReadRowAsync(relation, update.OldRow, keyOnly: false, null, cancellationToken).ConfigureAwait(false);
+                    row = await ReadRowAsync(relation, update.NewRow, keyOnly: false, old, cancellationToken).ConfigureAwait(false);
+                    break;
+                case UpdateMessage update:
+                    row = await ReadRowAsync(relation, update.NewRow, keyOnly: false, null, cancellationToken).ConfigureAwait(false);
+                    break;
+                case KeyDeleteMessage delete:
+                    old = await ReadRowAsync(relation, delete.Key, keyOnly: true, null, cancellationToken).ConfigureAwait(false);
+                    break;
+                case FullDeleteMessage delete:
+                    old = await ReadRowAsync(relation, delete.OldRow, keyOnly: false, null, cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+
+            try
+            {
+                FeedChange? previous = null;
+                EntityKey? oldKey = old is null ? null : new EntityKey(mapping.Collection, mapping.Id(old));
+                if (row is null)
+                {
+                    return new FeedEvent(FeedEventKind.Change, transaction, index, 0, FeedChange.Delete(oldKey!.Value));
+                }
+
+                var key = new EntityKey(mapping.Collection, mapping.Id(row));
+                if (oldKey is { } before && before != key)
+                {
+                    previous = FeedChange.Delete(before);
+                }
+
+                var entity = mapping.Map(key, row);
+                if (entity is not null && entity.Key != key)
+                {
+                    throw new InvalidOperationException($"The mapping returned an entity with key {entity.Key}; it must keep the key it was given ({key}).");
+                }
+
+                return new FeedEvent(FeedEventKind.Change, transaction, index, 0, entity is null ? FeedChange.Delete(key) : FeedChange.Upsert(entity), previous);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                throw new PostgresChangeFeedException(
+                    $"The mapping of table {mapping.Table} failed on row change {index} of the transaction committed at {new NpgsqlLogSequenceNumber(transaction)}: {ex.Message} Fix the mapping and restart the feed; it resumes at this change.",
+                    feed.Name,
+                    "map",
+                    ex);
+            }
+        }
+
+        private static async ValueTask ConsumeAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
+        {
+            // Values of a tuple must be read in order before the next message; reading them is the simplest way to skip.
+            ReplicationTuple? tuple = message switch
+            {
+                InsertMessage m => m.NewRow,
+                UpdateMessage m => m.NewRow,
+                KeyDeleteMessage m => m.Key,
+                FullDeleteMessage m => m.OldRow,
+                _ => null,
+            };
+            if (message is IndexUpdateMessage index)
+            {
+                await foreach (var value in index.Key.WithCancellation(cancellationToken).ConfigureAwait(false))
+                {
+                    _ = value.Kind;
+                }
+            }
+            else if (message is FullUpdateMessage full)
+            {
+                await foreach (var value in full.OldRow.WithCancellation(cancellationToken).ConfigureAwait(false))
+                {
+                    _ = value.Kind;
+                }
+            }
+
+            if (tuple is not null)
+            {
+                await foreach (var value in tuple.WithCancellation(cancellationToken).ConfigureAwait(false))
+                {
+                    _ = value.Kind;
+                }
+            }
+        }
+
+        private RelationInfo Describe(RelationMessage relation)
+        {
+            var columns = new PostgresColumn[relation.Columns.Count];
+            var keys = new List<string>();
+            for (var i = 0; i < columns.Length; i++)
+            {
+                var column = relation.Columns[i];
+                var isKey = (column.Flags & RelationMessage.Column.ColumnFlags.PartOfKey) != 0;
+                columns[i] = new PostgresColumn(column.ColumnName, column.DataTypeId, isKey);
+                if (isKey)
+                {
+                    keys.Add(column.ColumnName);
+                }
+            }
+
+            feed._mappings.TryGetValue((relation.Namespace, relation.RelationName), out var mapping);
+            return new RelationInfo(mapping, relation.Namespace, relation.RelationName, columns, [.. keys]);
+        }
+
+        private static async ValueTask<PostgresRow> ReadRowAsync(RelationInfo relation, ReplicationTuple tuple, bool keyOnly, PostgresRow? old, CancellationToken cancellationToken)
+        {
+            var values = new object?[relation.Columns.Length];
+            var i = 0;
+            await foreach (var value in tuple.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                if (i < values.Length)
+                {
+                    var name = relation.Columns[i].Name;
+                    values[i] = value.IsDBNull ? null
+                        : value.IsUnchangedToastedValue ? (old is not null && old.Contains(name) && !old.IsUnchanged(name) ? old[name] : PostgresRow.Unchanged.Value)
+                        : await value.Get<object>(cancellationToken).ConfigureAwait(false);
+                }
+
+                i++;
+            }
+
+            if (!keyOnly)
+            {
+                return new PostgresRow(relation.Schema, relation.Name, relation.Columns, values, relation.KeyColumns, keyOnly: false);
+            }
+
+            // A key tuple carries every column, the non-key ones as nulls: keep only the key columns.
+            var keyColumns = new PostgresColumn[relation.KeyColumns.Length];
+            var keyValues = new object?[keyColumns.Length];
+            for (int c = 0, k = 0; c < relation.Columns.Length; c++)
+            {
+                if (relation.Columns[c].IsKey)
+                {
+                    keyColumns[k] = relation.Columns[c];
+                    keyValues[k++] = values[c];
+                }
+            }
+
+            return new PostgresRow(relation.Schema, relation.Name, keyColumns, keyValues, relation.KeyColumns, keyOnly: true);
+        }
+
+        private async Task WriteAsync(ChannelReader<FeedEvent> events, CancellationToken cancellationToken)
+        {
+            var batchSize = feed._options.BatchSize;
+            while (await events.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var next = _handled;
+                var raw = 0;
+                var heartbeats = 0;
+                while (raw < batchSize && events.TryRead(out var e))
+                {
+                    switch (e.Kind)
+                    {
+                        case FeedEventKind.Change:
+                            if (e.Previous is { } previous)
+                            {
+                                _batch[previous.Key] = previous;
+                            }
+
+                            _batch[e.Change!.Key] = e.Change;
+                            raw++;
+                            next = next with { Transaction = e.Transaction, Index = e.Index };
+                            break;
+                        case FeedEventKind.Ignored:
+                            next = next with { Transaction = e.Transaction, Index = e.Index };
+                            break;
+                        case FeedEventKind.Commit:
+                        case FeedEventKind.Heartbeat:
+                            heartbeats += e.Kind == FeedEventKind.Heartbeat ? 1 : 0;
+                            if (e.Lsn > next.Confirmable)
+                            {
+                                next = next with { Confirmable = e.Lsn };
+                            }
+
+                            break;
+                    }
+                }
+
+                await feed._positionGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    if (_batch.Count > 0)
+                    {
+                        var started = feed._time.GetTimestamp();
+                        var ticket = await feed._writer.WriteAsync([.. _batch.Values], new FeedPosition(feed.Name, next.ToString()), cancellationToken).ConfigureAwait(false);
+                        feed._metrics.RecordBatch(feed._time.GetElapsedTime(started).TotalSeconds);
+                        feed._metrics.AddChanges(raw, "written");
+                        Volatile.Write(ref feed._lastTicket, new StrongBox<SyncTicket>(ticket));
+                        PostgresChangeFeedLog.BatchWritten(feed._logger, feed.Name, _batch.Count, next.ToString());
+                        _saved = next;
+                        replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(next.Confirmable));
+                        feed._confirmed.Advance(next.Confirmable);
+                    }
+
+                    _handled = next;
+                }
+                finally
+                {
+                    feed._positionGate.Release();
+                    _batch.Clear();
+                }
+
+                for (var i = 0; i < heartbeats; i++)
+                {
+                    feed._metrics.Heartbeat();
+                }
+
+                feed._handled.Advance(next.Confirmable);
+            }
+        }
+
+        /// <summary>Saves a position that moved without a write (commits of skipped changes, heartbeats), then confirms it.</summary>
+        private async Task StatusLoopAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                await Task.Delay(feed._options.StatusInterval, feed._time, cancellationToken).ConfigureAwait(false);
+                await feed._positionGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+                try
+                {
+                    var handled = _handled;
+                    if (handled == _saved)
+                    {
+                        continue;
+                    }
+
+                    // Saved before it is confirmed: the server never holds a position the feed could not resume from.
+                    await feed._writer.SavePositionAsync(new FeedPosition(feed.Name, handled.ToString()), cancellationToken).ConfigureAwait(false);
+                    _saved = handled;
+                    replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(handled.Confirmable));
+                    PostgresChangeFeedLog.Confirmed(feed._logger, feed.Name, new NpgsqlLogSequenceNumber(handled.Confirmable).ToString());
+                    feed._confirmed.Advance(handled.Confirmable);
+                }
+                finally
+                {
+                    feed._positionGate.Release();
+                }
+            }
+        }
+
+        private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
+        {
+            var interval = feed._options.HeartbeatInterval;
+            if (interval == TimeSpan.Zero)
+            {
+                return;
+            }
+
+            while (true)
+            {
+                var wake = Volatile.Read(ref feed._heartbeatNow).Task;
+                await Task.WhenAny(Task.Delay(interval, feed._time, cancellationToken), wake).ConfigureAwait(false);
+                cancellationToken.ThrowIfCancellationRequested();
+                Interlocked.Exchange(ref feed._heartbeatNow, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+                try
+                {
+                    await using var command = feed._dataSource.CreateCommand("SELECT pg_logical_emit_message(false, $1, $2)");
+                    command.Parameters.Add(new NpgsqlParameter { Value = HeartbeatPrefix });
+                    command.Parameters.Add(new NpgsqlParameter { Value = feed._options.SlotName });
+                    await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (NpgsqlException ex)
+                {
+                    // A missed heartbeat only delays the slot's advance; the stream itself reports real failures.
+                    PostgresChangeFeedLog.HeartbeatFailed(feed._logger, feed.Name, ex);
+                }
+            }
+        }
+    }
+}
