@@ -15,11 +15,18 @@ if (args.Length < 2)
 {
     Console.Error.WriteLine("usage: CrashHost <load|recover|pending|recover-pending|migrate> <dir> [hang-at-call]");
     Console.Error.WriteLine("       CrashHost <surreal-load|surreal-recover> <dir> <endpoint> <namespace> <database>");
+    Console.Error.WriteLine("       CrashHost cdc <dir> <connection string> <table> <slot> [until-lsn]");
     return 64;
 }
 
 var mode = args[0];
 var dir = args[1];
+
+if (mode == "cdc")
+{
+    // cdc <dir> <connection string> <table> <slot> [until-lsn]: the PostgreSQL change feed into the SQLite engine.
+    return await CrossStoreSync.CrashHost.CdcMode.RunAsync(args[1..]);
+}
 
 // surreal-*: the same workloads with a SurrealDB source of truth; the SQLite log and replicas stay in <dir>.
 var surreal = mode.StartsWith("surreal-", StringComparison.Ordinal) && args.Length >= 5;
