@@ -269,6 +269,16 @@ public sealed partial class PostgresChangeFeed
             }
 
             feed._mappings.TryGetValue((relation.Namespace, relation.RelationName), out var mapping);
+            if (relation.ReplicaIdentity == RelationMessage.ReplicaIdentitySetting.AllColumns)
+            {
+                // Every column is flagged as key with REPLICA IDENTITY FULL: the primary key (read at start) names the row.
+                keys.Clear();
+                if (Volatile.Read(ref feed._keyColumns).TryGetValue((relation.Namespace, relation.RelationName), out var primary))
+                {
+                    keys.AddRange(primary);
+                }
+            }
+
             return new RelationInfo(mapping, relation.Namespace, relation.RelationName, columns, [.. keys]);
         }
 

@@ -142,13 +142,19 @@ public sealed partial class PostgresChangeFeed
         await using var command = new NpgsqlCommand(
             """
             SELECT t.s, t.r, c.relreplident,
-                   EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident))
+                   (SELECT array_agg(a.attname::text ORDER BY k.ord)
+                    FROM (SELECT i.indkey FROM pg_index i
+                          WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
+                          ORDER BY i.indisprimary DESC LIMIT 1) x
+                    CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+                    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum)
             FROM unnest($1::text[], $2::text[]) AS t(s, r)
             LEFT JOIN pg_namespace n ON n.nspname = t.s
             LEFT JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = t.r AND c.relkind IN ('r', 'p')
             """,
             connection)
         { Parameters = { new() { Value = schemas }, new() { Value = names } } };
+        var keys = new Dictionary<(string Schema, string Name), string[]>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -159,11 +165,17 @@ public sealed partial class PostgresChangeFeed
             }
 
             var identity = reader.GetChar(2);
-            if (identity == 'n' || identity == 'd' && !reader.GetBoolean(3))
+            var key = reader.IsDBNull(3) ? [] : reader.GetFieldValue<string[]>(3);
+            if (identity == 'n' || identity == 'd' && key.Length == 0)
             {
                 throw new PostgresChangeFeedException($"The followed table {table} has no replica identity (REPLICA IDENTITY {(identity == 'n' ? "NOTHING" : "DEFAULT without a primary key")}), so its deletes carry no key; add a primary key or set REPLICA IDENTITY FULL.", Name, "start");
             }
+
+            keys[(reader.GetString(0), reader.GetString(1))] = key;
         }
+
+        // With REPLICA IDENTITY FULL every column is marked as key in the stream; the primary key names the row.
+        Volatile.Write(ref _keyColumns, keys);
     }
 
     private async Task EnsurePublicationAsync(NpgsqlConnection connection, CancellationToken cancellationToken)

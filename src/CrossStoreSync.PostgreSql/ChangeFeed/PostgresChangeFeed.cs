@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using System.Threading.Channels;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Sync;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -51,6 +52,7 @@ public sealed partial class PostgresChangeFeed : BackgroundService
     private readonly LsnWaiters _handled = new();
     private readonly LsnWaiters _confirmed = new();
     private TaskCompletionSource _heartbeatNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Dictionary<(string Schema, string Name), string[]> _keyColumns = [];
     private PostgresFeedPosition? _prepared;
     private StrongBox<SyncTicket>? _lastTicket;
 
@@ -137,7 +139,13 @@ public sealed partial class PostgresChangeFeed : BackgroundService
     {
         var retry = new ResiliencePipelineBuilder { TimeProvider = _time }.AddRetry(new RetryStrategyOptions
         {
-            ShouldHandle = new PredicateBuilder().Handle<NpgsqlException>(IsTransient).Handle<IOException>().Handle<ChannelClosedException>(),
+            // A session that fails transiently restarts from the saved position: nothing is lost or written twice.
+            ShouldHandle = new PredicateBuilder()
+                .Handle<NpgsqlException>(IsTransient)
+                .Handle<IOException>()
+                .Handle<ChannelClosedException>()
+                .Handle<SyncStoreException>(e => e.IsTransient)
+                .Handle<SourceUnavailableException>(),
             MaxRetryAttempts = int.MaxValue,
             BackoffType = DelayBackoffType.Exponential,
             Delay = _options.ReconnectDelay,

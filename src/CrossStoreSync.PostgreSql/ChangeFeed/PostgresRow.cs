@@ -156,10 +156,10 @@ public sealed class PostgresRow
 
     /// <summary>
     /// The row as a UTF-8 JSON object (column name → value; <c>json</c>/<c>jsonb</c> columns embedded as JSON,
-    /// timestamps in ISO 8601, <c>bytea</c> in base64, non-finite numbers as strings), without the excluded columns
-    /// and without unchanged TOASTed values.
+    /// timestamps in ISO 8601, <c>bytea</c> in base64, non-finite numbers as strings), without the excluded columns.
     /// </summary>
     /// <param name="exclude">Columns to leave out (for example the embedding).</param>
+    /// <exception cref="InvalidOperationException">A column left in is an unchanged TOASTed value the server did not send (see <see cref="IsUnchanged"/>): a document without it would silently lose the value.</exception>
     public byte[] ToJson(params string[] exclude)
     {
         var buffer = new ArrayBufferWriter<byte>(256);
@@ -168,11 +168,12 @@ public sealed class PostgresRow
             writer.WriteStartObject();
             for (var i = 0; i < _columns.Length; i++)
             {
-                var value = _values[i];
-                if (ReferenceEquals(value, Unchanged.Value) || exclude is { Length: > 0 } && Array.IndexOf(exclude, _columns[i].Name) >= 0)
+                if (exclude is { Length: > 0 } && Array.IndexOf(exclude, _columns[i].Name) >= 0)
                 {
                     continue;
                 }
+
+                var value = this[_columns[i].Name];
 
                 writer.WritePropertyName(_columns[i].Name);
                 if (value is string json && _columns[i].TypeOid is JsonOid or JsonbOid)

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using CrossStoreSync.Configuration;
 using CrossStoreSync.DependencyInjection;
 using CrossStoreSync.PostgreSql.ChangeFeed;
 using CrossStoreSync.Sync;
@@ -47,19 +48,32 @@ public static class CrossStoreSyncPostgresChangeFeedBuilderExtensions
     }
 }
 
-/// <summary>Turns <see cref="PostgresChangeFeedOptions.Validate"/> failures into an <see cref="OptionsValidationException"/> at start-up, with the message that names the option and quotes the value.</summary>
-internal sealed class PostgresChangeFeedOptionsValidator : IValidateOptions<PostgresChangeFeedOptions>
+/// <summary>
+/// Turns <see cref="PostgresChangeFeedOptions.Validate"/> failures into an <see cref="OptionsValidationException"/> at
+/// start-up, with the message that names the option and quotes the value, and checks that every mapped collection is
+/// configured in <c>AddCrossStoreSync</c>.
+/// </summary>
+internal sealed class PostgresChangeFeedOptionsValidator(IOptions<CrossStoreSyncOptions> sync) : IValidateOptions<PostgresChangeFeedOptions>
 {
     public ValidateOptionsResult Validate(string? name, PostgresChangeFeedOptions options)
     {
         try
         {
             options.Validate();
-            return ValidateOptionsResult.Success;
         }
         catch (ArgumentException ex)
         {
             return ValidateOptionsResult.Fail(ex.Message);
         }
+
+        foreach (var table in options.Tables)
+        {
+            if (!sync.Value.TryGetCollection(table.Collection, out _))
+            {
+                return ValidateOptionsResult.Fail($"PostgresChangeFeedOptions.Tables maps {table.Table} to collection '{table.Collection}', which is not configured; add it with CrossStoreSyncOptions.AddCollection.");
+            }
+        }
+
+        return ValidateOptionsResult.Success;
     }
 }

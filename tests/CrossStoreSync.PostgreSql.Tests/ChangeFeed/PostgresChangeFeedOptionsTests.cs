@@ -72,6 +72,21 @@ public sealed class PostgresChangeFeedOptionsTests
     }
 
     [Fact]
+    public async Task A_table_mapped_to_a_collection_that_is_not_configured_stops_the_host_at_start()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddCrossStoreSync(o => o.AddCollection("notes"))
+            .AddPostgresChangeFeed(o =>
+            {
+                o.ConnectionString = "Host=127.0.0.1";
+                o.MapTable("app.memories", "memories");
+            });
+        using var host = builder.Build();
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+        Assert.Contains("maps app.memories to collection 'memories', which is not configured", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void The_position_round_trips_and_tells_what_a_restart_skips()
     {
         var position = new PostgresFeedPosition(0x16B3748, 12, 0x16B37A0);
