@@ -56,13 +56,16 @@ public sealed partial class PostgresChangeFeed
                 FullMode = BoundedChannelFullMode.Wait,
             });
             replication.SetReplicationStatus(new NpgsqlLogSequenceNumber(_start.Confirmable));
-            var tasks = new[]
+            var tasks = new List<Task>
             {
                 ReadAsync(channel.Writer, session.Token),
                 WriteAsync(channel.Reader, session.Token),
                 StatusLoopAsync(session.Token),
-                HeartbeatLoopAsync(session.Token),
             };
+            if (feed._options.HeartbeatInterval > TimeSpan.Zero)
+            {
+                tasks.Add(HeartbeatLoopAsync(session.Token));
+            }
 
             var first = await Task.WhenAny(tasks).ConfigureAwait(false);
             await session.CancelAsync().ConfigureAwait(false);
@@ -421,11 +424,6 @@ public sealed partial class PostgresChangeFeed
         private async Task HeartbeatLoopAsync(CancellationToken cancellationToken)
         {
             var interval = feed._options.HeartbeatInterval;
-            if (interval == TimeSpan.Zero)
-            {
-                return;
-            }
-
             while (true)
             {
                 var wake = Volatile.Read(ref feed._heartbeatNow).Task;

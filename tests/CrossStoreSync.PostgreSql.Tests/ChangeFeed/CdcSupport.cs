@@ -50,6 +50,26 @@ public static class Cdc
         return (NpgsqlLogSequenceNumber)(await lsn.ExecuteScalarAsync())!;
     }
 
+    /// <summary>
+    /// Runs the statements in one transaction and returns the WAL insert position just before its commit: the feed
+    /// reaches it by writing this transaction, with no heartbeat needed (nothing else writes the followed tables).
+    /// </summary>
+    public static async Task<NpgsqlLogSequenceNumber> CommitReturningInsertPositionAsync(this TestDatabase database, params string[] statements)
+    {
+        await using var connection = await database.OpenAsync();
+        await using var transaction = await connection.BeginTransactionAsync();
+        foreach (var sql in statements)
+        {
+            await using var command = new NpgsqlCommand(sql, connection, transaction);
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var lsn = new NpgsqlCommand("SELECT pg_current_wal_insert_lsn()", connection, transaction);
+        var position = (NpgsqlLogSequenceNumber)(await lsn.ExecuteScalarAsync())!;
+        await transaction.CommitAsync();
+        return position;
+    }
+
     public static async Task<NpgsqlLogSequenceNumber?> SlotConfirmedAsync(this TestDatabase database, string slot)
     {
         await using var connection = await database.OpenAsync();

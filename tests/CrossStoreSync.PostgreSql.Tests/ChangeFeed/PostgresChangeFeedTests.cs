@@ -196,6 +196,30 @@ public sealed class PostgresChangeFeedTests(CdcDatabaseFixture fixture) : IClass
     }
 
     [Fact]
+    public async Task Without_heartbeats_the_feed_follows_the_tables_and_confirms_what_it_wrote()
+    {
+        var table = await CreateNotesAsync();
+        var slot = Cdc.UniqueName("slot");
+        try
+        {
+            await using var engine = await CdcEngine.StartAsync(_dir.Path, o =>
+            {
+                Configure(o, slot, (table, "notes", MapNote));
+                o.HeartbeatInterval = TimeSpan.Zero;
+            });
+            await _db.CommitAsync($"INSERT INTO {table} VALUES {Note(1, "a")}");
+            var lsn = await _db.CommitReturningInsertPositionAsync($"INSERT INTO {table} VALUES {Note(2, "a")}");
+            await engine.SyncedAsync(lsn);
+            await engine.Feed.WaitForConfirmedAsync(lsn, Cdc.Wait);
+            Assert.Equal(2, await engine.Services.GetRequiredService<SqliteChangeLog>().Documents.CountAsync("notes", CancellationToken.None));
+        }
+        finally
+        {
+            await _db.DropSlotAsync(slot);
+        }
+    }
+
+    [Fact]
     public async Task Heartbeats_advance_the_slot_while_only_unrelated_tables_change()
     {
         var table = await CreateNotesAsync();
