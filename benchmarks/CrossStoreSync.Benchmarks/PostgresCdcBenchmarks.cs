@@ -20,7 +20,8 @@ namespace CrossStoreSync.Benchmarks;
 /// real[] embedding, in transactions of 500) already in the WAL when the measurement starts.
 /// Baseline: a plain <see cref="LogicalReplicationConnection"/> read loop (pgoutput, binary, every value decoded) over
 /// the same kind of WAL. Measured: <see cref="PostgresChangeFeed"/> started on that slot until every change is written
-/// through the engine and applied in the SQLite source, vector and graph stores. Needs the test server
+/// through the engine and applied in the SQLite source, vector and graph stores. For scale, the same entities written
+/// straight through <see cref="IChangeFeedWriter"/> (no CDC) show what the engine alone costs. Needs the test server
 /// (<c>bash eng/postgres.sh start</c>, or <c>CSS_PG_CONNECTION</c>); each iteration gets a fresh slot.
 /// </summary>
 [MemoryDiagnoser]
@@ -40,6 +41,7 @@ public class PostgresCdcBenchmarks
     private string _directory = "";
     private ServiceProvider? _provider;
     private List<IHostedService> _started = [];
+    private readonly string _body = string.Concat(Enumerable.Repeat("0123456789abcdef0123456789abcdef", 16));
 
     [GlobalSetup]
     public async Task Setup()
@@ -72,7 +74,7 @@ public class PostgresCdcBenchmarks
     [IterationSetup(Target = nameof(ReadLoop))]
     public void SetupReadLoop() => PrepareWal().GetAwaiter().GetResult();
 
-    [IterationSetup(Target = nameof(Feed))]
+    [IterationSetup(Targets = [nameof(Feed), nameof(EngineOnly)])]
     public void SetupFeed()
     {
         PrepareWal().GetAwaiter().GetResult();
@@ -113,7 +115,7 @@ public class PostgresCdcBenchmarks
     [IterationCleanup(Target = nameof(ReadLoop))]
     public void CleanupReadLoop() => DropSlotAsync().GetAwaiter().GetResult();
 
-    [IterationCleanup(Target = nameof(Feed))]
+    [IterationCleanup(Targets = [nameof(Feed), nameof(EngineOnly)])]
     public void CleanupFeed()
     {
         _provider!.GetRequiredService<PostgresChangeFeed>().StopAsync(CancellationToken.None).GetAwaiter().GetResult();
@@ -171,6 +173,32 @@ public class PostgresCdcBenchmarks
         await feed.StartAsync(CancellationToken.None);
         var ticket = await feed.WaitForLsnAsync(_target, TimeSpan.FromMinutes(2)) ?? throw new InvalidOperationException("The feed wrote nothing.");
         var outcome = await _provider!.GetRequiredService<ISyncManager>().WaitForSyncAsync(ticket, TimeSpan.FromMinutes(2));
+        return outcome == SyncWaitOutcome.Synced ? outcome : throw new InvalidOperationException($"Sync did not complete: {outcome}.");
+    }
+
+    [Benchmark(OperationsPerInvoke = Changes, Description = "no CDC: the same entities through IChangeFeedWriter (500 per batch), until synced")]
+    public async Task<SyncWaitOutcome> EngineOnly()
+    {
+        var writer = _provider!.GetRequiredService<IChangeFeedWriter>();
+        var batch = new FeedChange[RowsPerTransaction];
+        SyncTicket last = default;
+        for (var first = 0; first < Changes; first += RowsPerTransaction)
+        {
+            var start = ((_round - 1) * Changes / 2 + first) % (Changes * 2);
+            for (var i = 0; i < batch.Length; i++)
+            {
+                var id = start + i;
+                var key = new EntityKey("items", id.ToString(CultureInfo.InvariantCulture));
+                var vector = new float[Dimension];
+                Array.Fill(vector, id / 1000f);
+                var document = string.Create(CultureInfo.InvariantCulture, $"{{\"id\":{id},\"rev\":{_round - 1},\"title\":\"item {id}\",\"body\":\"{_body}\"}}");
+                batch[i] = FeedChange.Upsert(SyncEntity.FromJson(key, document, vector, [new SyncEdge("NEXT", new EntityKey("items", (id + 1).ToString(CultureInfo.InvariantCulture)))]));
+            }
+
+            last = await writer.WriteAsync(batch, new FeedPosition("bench", first.ToString(CultureInfo.InvariantCulture)));
+        }
+
+        var outcome = await _provider!.GetRequiredService<ISyncManager>().WaitForSyncAsync(last, TimeSpan.FromMinutes(2));
         return outcome == SyncWaitOutcome.Synced ? outcome : throw new InvalidOperationException($"Sync did not complete: {outcome}.");
     }
 

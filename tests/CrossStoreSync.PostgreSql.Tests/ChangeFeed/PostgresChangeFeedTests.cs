@@ -228,7 +228,34 @@ public sealed class PostgresChangeFeedTests(CdcDatabaseFixture fixture) : IClass
         var slot = Cdc.UniqueName("slot");
         try
         {
+            var feed = "postgres/" + slot;
+            long heartbeats = 0, written = 0, confirmed = 0;
+            using var listener = new MeterListener();
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "CrossStoreSync" && instrument.Name.StartsWith("crossstoresync.cdc.", StringComparison.Ordinal))
+                {
+                    l.EnableMeasurementEvents(instrument);
+                }
+            };
+            listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+            {
+                if (!tags.ToArray().Contains(new KeyValuePair<string, object?>("feed", feed)))
+                {
+                    return;
+                }
+
+                switch (instrument.Name)
+                {
+                    case "crossstoresync.cdc.heartbeats": Interlocked.Add(ref heartbeats, value); break;
+                    case "crossstoresync.cdc.changes": Interlocked.Add(ref written, value); break;
+                    case "crossstoresync.cdc.confirmed_lsn": Interlocked.Exchange(ref confirmed, value); break;
+                }
+            });
+            listener.Start();
+
             await using var engine = await CdcEngine.StartAsync(_dir.Path, o => Configure(o, slot, (table, "notes", MapNote)));
+            await engine.SyncedAsync(await _db.CommitAsync($"INSERT INTO {table} VALUES {Note(1, "a")}"));
             var before = (await _db.SlotConfirmedAsync(slot))!.Value;
             NpgsqlTypes.NpgsqlLogSequenceNumber lsn = default;
             for (var i = 0; i < 20; i++)
@@ -247,7 +274,13 @@ public sealed class PostgresChangeFeedTests(CdcDatabaseFixture fixture) : IClass
             }
 
             Assert.True(engine.Feed.ConfirmedLsn >= lsn);
-            Assert.Empty(await engine.LogAsync("notes"));
+            Assert.Single(await engine.LogAsync("notes"));
+
+            // The instruments report it: heartbeats came back, one change was written, the confirmed LSN moved.
+            listener.RecordObservableInstruments();
+            Assert.True(Interlocked.Read(ref heartbeats) > 0);
+            Assert.Equal(1, Interlocked.Read(ref written));
+            Assert.True((ulong)Interlocked.Read(ref confirmed) >= (ulong)lsn);
         }
         finally
         {
