@@ -103,7 +103,7 @@ public static class Cdc
         {
             await using var command = new NpgsqlCommand(
                 """
-                SELECT CASE WHEN active_pid IS NULL THEN pg_drop_replication_slot(slot_name) IS NULL
+                SELECT CASE WHEN active_pid IS NULL THEN (SELECT true FROM pg_drop_replication_slot(slot_name))
                             ELSE pg_terminate_backend(active_pid) AND false END
                 FROM pg_replication_slots WHERE slot_name = $1
                 """,
@@ -115,8 +115,8 @@ public static class Cdc
                 return;
             }
 
-            // Terminated the holder; its slot is released as the backend exits, which the next round observes.
-            await Task.Yield();
+            // Terminated the holder; its slot is released as the backend exits, which a later round observes.
+            await Task.Delay(20, deadline.Token);
         }
     }
 }
