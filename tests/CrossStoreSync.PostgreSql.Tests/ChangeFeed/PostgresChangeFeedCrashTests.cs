@@ -13,7 +13,7 @@ namespace CrossStoreSync.PostgreSql.Tests.ChangeFeed;
 /// <summary>Kills a real process running the feed with SIGKILL mid-stream, restarts it, and checks every row change arrived exactly once.</summary>
 public sealed class PostgresChangeFeedCrashTests(CdcDatabaseFixture fixture) : IClassFixture<CdcDatabaseFixture>, IDisposable
 {
-    private const int Rounds = 20;
+    private const int Rounds = 12;
     private const int InsertsPerRound = 100;
     private readonly TestDatabase _db = fixture.Database;
     private readonly TempFolder _dir = new();
@@ -28,7 +28,7 @@ public sealed class PostgresChangeFeedCrashTests(CdcDatabaseFixture fixture) : I
         await _db.ExecuteAsync($"CREATE TABLE {table} (id int PRIMARY KEY, rev int NOT NULL, payload text NOT NULL)");
         try
         {
-            // Each round is one transaction of ~100 inserts, an update of every third row (up to ~650 rows) and a
+            // Each round is one transaction of ~100 inserts, an update of every third row (up to ~400 rows) and a
             // delete: several batches of 50 each. rev counts a row's changes, so the log must show it strictly rising.
             async Task WorkloadAsync()
             {
