@@ -220,6 +220,60 @@ public sealed class PostgresChangeFeedTests(CdcDatabaseFixture fixture) : IClass
     }
 
     [Fact]
+    public async Task A_lost_replication_connection_is_reopened_and_resumes_without_loss_or_duplicates()
+    {
+        var table = await CreateNotesAsync();
+        var slot = Cdc.UniqueName("slot");
+        long reconnects = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Name == "crossstoresync.cdc.reconnects")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            if (tags.ToArray().Contains(new KeyValuePair<string, object?>("feed", "postgres/" + slot)))
+            {
+                Interlocked.Add(ref reconnects, value);
+            }
+        });
+        listener.Start();
+        try
+        {
+            await using var engine = await CdcEngine.StartAsync(_dir.Path, o =>
+            {
+                Configure(o, slot, (table, "notes", MapNote));
+                o.BatchSize = 20;
+                o.ReconnectDelay = TimeSpan.FromMilliseconds(10);
+            });
+            await engine.SyncedAsync(await _db.CommitAsync($"INSERT INTO {table} SELECT 'n' || i, 'first', NULL, ARRAY[i, 1, 0, -1]::real[], NULL FROM generate_series(0, 99) i"));
+
+            // The server ends the walsender while a large transaction is still in the stream.
+            await _db.CommitAsync($"UPDATE {table} SET title = 'second'");
+            Assert.Equal(1L, await _db.ScalarAsync($"SELECT count(pg_terminate_backend(active_pid)) FROM pg_replication_slots WHERE slot_name = '{slot}' AND active_pid IS NOT NULL"));
+            var lsn = await _db.CommitAsync($"UPDATE {table} SET title = 'third' WHERE id IN ('n1', 'n2')");
+            await engine.SyncedAsync(lsn);
+
+            Assert.True(Interlocked.Read(ref reconnects) >= 1);
+            var log = await engine.LogAsync("notes");
+            var perKey = log.GroupBy(c => c.Key.Id).ToDictionary(g => g.Key, g => g.Count());
+            Assert.Equal(100, perKey.Count);
+            // Insert + 'second' for every row, + 'third' for two: each exactly once (the batches of 20 never merge them).
+            Assert.Equal(3, perKey["n1"]);
+            Assert.Equal(3, perKey["n2"]);
+            Assert.All(perKey.Where(p => p.Key is not ("n1" or "n2")), p => Assert.Equal(2, p.Value));
+            await engine.AssertConsistentAsync("notes");
+        }
+        finally
+        {
+            await _db.DropSlotAsync(slot);
+        }
+    }
+
+    [Fact]
     public async Task Heartbeats_advance_the_slot_while_only_unrelated_tables_change()
     {
         var table = await CreateNotesAsync();
