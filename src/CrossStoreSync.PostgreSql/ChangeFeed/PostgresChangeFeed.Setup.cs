@@ -1,6 +1,7 @@
 using System.Text;
 using CrossStoreSync.Sync;
 using Npgsql;
+using Npgsql.Replication;
 using NpgsqlTypes;
 
 namespace CrossStoreSync.PostgreSql.ChangeFeed;
@@ -25,7 +26,7 @@ public sealed partial class PostgresChangeFeed
         }
 
         PostgresChangeFeedLog.SlotLossAcknowledged(_logger, Name, _options.SlotName, saved ?? "(none)");
-        var position = await CreateSlotAsync(connection, cancellationToken).ConfigureAwait(false);
+        var position = await CreateSlotAsync(exportSnapshot: false, cancellationToken).ConfigureAwait(false);
         return new NpgsqlLogSequenceNumber(position.Confirmable);
     }
 
@@ -56,7 +57,7 @@ public sealed partial class PostgresChangeFeed
                 throw SlotLost(PostgresSlotLossReason.Missing, savedText, $"The replication slot '{_options.SlotName}' does not exist, but the change feed {Name} saved position {savedText} from it: the slot was dropped while the feed was not running, so changes made since may be missing from every store.");
             }
 
-            start = await CreateSlotAsync(connection, cancellationToken).ConfigureAwait(false);
+            start = await CreateSlotAsync(_options.CopyExistingRows, cancellationToken).ConfigureAwait(false);
         }
         else
         {
@@ -116,14 +117,38 @@ public sealed partial class PostgresChangeFeed
         return (reader.IsDBNull(0) ? string.Empty : reader.GetString(0), reader.IsDBNull(1) ? string.Empty : reader.GetString(1), confirmed, reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetString(4));
     }
 
-    private async Task<PostgresFeedPosition> CreateSlotAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>
+    /// Creates the slot on a replication connection. With <paramref name="exportSnapshot"/> the connection stays open
+    /// (<see cref="_exported"/>) so the copy of existing rows reads exactly the state the slot starts after.
+    /// </summary>
+    private async Task<PostgresFeedPosition> CreateSlotAsync(bool exportSnapshot, CancellationToken cancellationToken)
     {
-        await using var command = new NpgsqlCommand("SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", connection)
+        var replication = new LogicalReplicationConnection(_options.ConnectionString);
+        NpgsqlLogSequenceNumber lsn;
+        try
         {
-            Parameters = { new() { Value = _options.SlotName } },
-        };
-        var lsn = (NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
-        var start = new PostgresFeedPosition(0, 0, (ulong)lsn);
+            await replication.Open(cancellationToken).ConfigureAwait(false);
+            var slot = await replication.CreatePgOutputReplicationSlot(
+                _options.SlotName,
+                slotSnapshotInitMode: exportSnapshot ? LogicalSlotSnapshotInitMode.Export : LogicalSlotSnapshotInitMode.NoExport,
+                cancellationToken: cancellationToken).ConfigureAwait(false);
+            lsn = slot.ConsistentPoint;
+            if (exportSnapshot && slot.SnapshotName is { } snapshot)
+            {
+                await DisposeExportedAsync().ConfigureAwait(false);
+                _exported = (replication, snapshot);
+                replication = null;
+            }
+        }
+        finally
+        {
+            if (replication is not null)
+            {
+                await replication.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+
+        var start = new PostgresFeedPosition(0, 0, (ulong)lsn, _options.CopyExistingRows);
         await _writer.SavePositionAsync(new FeedPosition(Name, start.ToString()), cancellationToken).ConfigureAwait(false);
         PostgresChangeFeedLog.SlotCreated(_logger, Name, _options.SlotName, lsn.ToString());
         return start;
@@ -145,7 +170,7 @@ public sealed partial class PostgresChangeFeed
                    (SELECT array_agg(a.attname::text ORDER BY k.ord)
                     FROM (SELECT i.indkey FROM pg_index i
                           WHERE i.indrelid = c.oid AND (i.indisprimary OR i.indisreplident)
-                          ORDER BY i.indisprimary DESC LIMIT 1) x
+                          ORDER BY (c.relreplident = 'i' AND i.indisreplident) DESC, i.indisprimary DESC LIMIT 1) x
                     CROSS JOIN LATERAL unnest(x.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
                     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum)
             FROM unnest($1::text[], $2::text[]) AS t(s, r)

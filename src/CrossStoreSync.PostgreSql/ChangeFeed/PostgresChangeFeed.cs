@@ -32,6 +32,10 @@ namespace CrossStoreSync.PostgreSql.ChangeFeed;
 /// tables are idle, so it does not hold WAL back.
 /// </para>
 /// <para>
+/// When the feed creates its slot it first copies the rows the tables already hold
+/// (<see cref="PostgresChangeFeedOptions.CopyExistingRows"/>).
+/// </para>
+/// <para>
 /// If the slot was dropped or lost its WAL while the feed was down, start fails with
 /// <see cref="PostgresReplicationSlotLostException"/> rather than silently skipping changes; see that type for the
 /// recovery. TRUNCATE is not replicated (logged; a consistency check and repair finds the orphans). Runs as a hosted
@@ -54,6 +58,7 @@ public sealed partial class PostgresChangeFeed : BackgroundService
     private TaskCompletionSource _heartbeatNow = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Dictionary<(string Schema, string Name), string[]> _keyColumns = [];
     private PostgresFeedPosition? _prepared;
+    private (LogicalReplicationConnection Connection, string Snapshot)? _exported;
     private StrongBox<SyncTicket>? _lastTicket;
 
     /// <summary>Creates a feed. It does nothing until started.</summary>
@@ -185,6 +190,7 @@ public sealed partial class PostgresChangeFeed : BackgroundService
     /// <inheritdoc />
     public override void Dispose()
     {
+        DisposeExportedAsync().AsTask().GetAwaiter().GetResult();
         _dataSource.Dispose();
         _positionGate.Dispose();
         base.Dispose();
@@ -214,11 +220,17 @@ public sealed partial class PostgresChangeFeed : BackgroundService
     {
         var start = _prepared ?? await PrepareAsync(stoppingToken).ConfigureAwait(false);
         _prepared = null;
+        if (start.CopyPending)
+        {
+            start = await CopyExistingRowsAsync(start, stoppingToken).ConfigureAwait(false);
+        }
+
         await using var replication = new LogicalReplicationConnection(_options.ConnectionString)
         {
             WalReceiverStatusInterval = _options.StatusInterval,
         };
         await replication.Open(stoppingToken).ConfigureAwait(false);
+
         var session = new Session(this, replication, start);
         await session.RunAsync(stoppingToken).ConfigureAwait(false);
     }

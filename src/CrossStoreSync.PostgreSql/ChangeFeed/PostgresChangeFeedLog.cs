@@ -44,6 +44,9 @@ internal static partial class PostgresChangeFeedLog
     [LoggerMessage(7112, LogLevel.Warning, "Change feed {Feed} could not emit a heartbeat.")]
     public static partial void HeartbeatFailed(ILogger logger, string feed, Exception exception);
 
+    [LoggerMessage(7114, LogLevel.Information, "Change feed {Feed} copied {Count} existing row(s) of the followed tables.")]
+    public static partial void RowsCopied(ILogger logger, string feed, long count);
+
     [LoggerMessage(7113, LogLevel.Warning, "Change feed {Feed}: slot loss acknowledged; dropped slot {Slot} and forgot position {Position}.")]
     public static partial void SlotLossAcknowledged(ILogger logger, string feed, string slot, string position);
 }

@@ -53,6 +53,14 @@ public sealed partial class PostgresChangeFeedOptions
     /// </summary>
     public TimeSpan StatusInterval { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Whether the feed, when it creates its slot (first start, or after <see cref="PostgresChangeFeed.AcknowledgeSlotLossAsync"/>),
+    /// first copies the rows the followed tables already hold, so rows written before the feed existed reach the stores
+    /// too. The slot is created before the copy, so nothing written meanwhile is missed; an interrupted copy starts over
+    /// at the next start. <value>Default true.</value>
+    /// </summary>
+    public bool CopyExistingRows { get; set; } = true;
+
     /// <summary>The first delay before reconnecting after a lost connection; it doubles up to 30 seconds. <value>Default 1 second.</value></summary>
     public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromSeconds(1);
 

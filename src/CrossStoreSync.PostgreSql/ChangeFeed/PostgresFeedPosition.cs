@@ -11,16 +11,17 @@ namespace CrossStoreSync.PostgreSql.ChangeFeed;
 /// committed before it is handled.
 /// </summary>
 /// <remarks>
-/// Text form: <c>pgoutput/1;tx=0/1A2B3C;i=12;c=0/1A2B40</c>. A row change (tx, n) (n counts from 1) is already handled when tx &lt; Transaction, or tx =
+/// Text form: <c>pgoutput/1;tx=0/1A2B3C;i=12;c=0/1A2B40</c>, with <c>;copy</c> appended while the rows the tables held
+/// when the slot was created are still being copied (<see cref="CopyPending"/>; an interrupted copy starts over). A row change (tx, n) (n counts from 1) is already handled when tx &lt; Transaction, or tx =
 /// Transaction and n ≤ Index: after a restart the server replays from the slot's confirmed LSN and those are skipped.
 /// </remarks>
-internal readonly record struct PostgresFeedPosition(ulong Transaction, int Index, ulong Confirmable)
+internal readonly record struct PostgresFeedPosition(ulong Transaction, int Index, ulong Confirmable, bool CopyPending = false)
 {
     private const string Prefix = "pgoutput/1;";
 
     public bool IsHandled(ulong transaction, int index) => transaction < Transaction || transaction == Transaction && index <= Index;
 
-    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Prefix}tx={new NpgsqlLogSequenceNumber(Transaction)};i={Index};c={new NpgsqlLogSequenceNumber(Confirmable)}");
+    public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Prefix}tx={new NpgsqlLogSequenceNumber(Transaction)};i={Index};c={new NpgsqlLogSequenceNumber(Confirmable)}{(CopyPending ? ";copy" : string.Empty)}");
 
     /// <exception cref="FormatException">The text is not a position written by this feed.</exception>
     public static PostgresFeedPosition Parse(string text)
@@ -32,8 +33,10 @@ internal readonly record struct PostgresFeedPosition(ulong Transaction, int Inde
         }
 
         var body = text.AsSpan(Prefix.Length);
-        Span<Range> parts = stackalloc Range[4];
-        if (body.Split(parts, ';') != 3
+        Span<Range> parts = stackalloc Range[5];
+        var count = body.Split(parts, ';');
+        var copy = count == 4 && body[parts[3]].SequenceEqual("copy");
+        if (count != 3 && !copy
             || !body[parts[0]].StartsWith("tx=") || !NpgsqlLogSequenceNumber.TryParse(body[parts[0]][3..], out var tx)
             || !body[parts[1]].StartsWith("i=") || !int.TryParse(body[parts[1]][2..], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
             || !body[parts[2]].StartsWith("c=") || !NpgsqlLogSequenceNumber.TryParse(body[parts[2]][2..], out var confirmable))
@@ -41,6 +44,6 @@ internal readonly record struct PostgresFeedPosition(ulong Transaction, int Inde
             throw new FormatException($"The saved feed position '{text}' cannot be read (expected '{Prefix}tx=<lsn>;i=<count>;c=<lsn>').");
         }
 
-        return new PostgresFeedPosition((ulong)tx, index, (ulong)confirmable);
+        return new PostgresFeedPosition((ulong)tx, index, (ulong)confirmable, copy);
     }
 }

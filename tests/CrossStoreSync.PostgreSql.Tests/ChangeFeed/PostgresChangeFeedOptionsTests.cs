@@ -96,6 +96,10 @@ public sealed class PostgresChangeFeedOptionsTests
         Assert.True(position.IsHandled(0x16B3748, 12));
         Assert.False(position.IsHandled(0x16B3748, 13));
         Assert.False(position.IsHandled(0x16B3749, 1));
+        var copying = position with { CopyPending = true };
+        Assert.Equal("pgoutput/1;tx=0/16B3748;i=12;c=0/16B37A0;copy", copying.ToString());
+        Assert.Equal(copying, PostgresFeedPosition.Parse(copying.ToString()));
+        Assert.Throws<FormatException>(() => PostgresFeedPosition.Parse("pgoutput/1;tx=0/1;i=1;c=0/0;other"));
         Assert.Throws<FormatException>(() => PostgresFeedPosition.Parse("pgoutput/1;tx=zz;i=1;c=0/0"));
         Assert.Throws<FormatException>(() => PostgresFeedPosition.Parse("surreal/3"));
     }

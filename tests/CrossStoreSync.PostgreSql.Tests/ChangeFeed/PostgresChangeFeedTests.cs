@@ -91,6 +91,36 @@ public sealed class PostgresChangeFeedTests(CdcDatabaseFixture fixture) : IClass
         }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Rows_that_exist_before_the_first_start_are_copied_unless_turned_off(bool copy)
+    {
+        var table = await CreateNotesAsync();
+        await _db.CommitAsync($"INSERT INTO {table} SELECT 'n' || i, 'old', NULL, ARRAY[i, 1, 0, -1]::real[], CASE WHEN i > 0 THEN 'n0' END FROM generate_series(0, 1199) i");
+        var slot = Cdc.UniqueName("slot");
+        try
+        {
+            await using var engine = await CdcEngine.StartAsync(_dir.Path, o =>
+            {
+                Configure(o, slot, (table, "notes", MapNote));
+                o.CopyExistingRows = copy;
+            });
+            var lsn = await _db.CommitAsync($"UPDATE {table} SET title = 'new' WHERE id = 'n5'", $"INSERT INTO {table} VALUES {Note(5000, "new")}");
+            await engine.SyncedAsync(lsn);
+
+            var docs = engine.Services.GetRequiredService<SqliteChangeLog>().Documents;
+            Assert.Equal(copy ? 1201 : 2, await docs.CountAsync("notes", CancellationToken.None));
+            Assert.Contains("\"new\"", (await docs.ReadAsync(new EntityKey("notes", "n5"), CancellationToken.None))!.Entity.DocumentText, StringComparison.Ordinal);
+            Assert.Equal(copy, await docs.ReadAsync(new EntityKey("notes", "n6"), CancellationToken.None) is not null);
+            await engine.AssertConsistentAsync("notes");
+        }
+        finally
+        {
+            await _db.DropSlotAsync(slot);
+        }
+    }
+
     [Fact]
     public async Task A_large_transaction_over_two_tables_is_split_across_batches_with_a_key_change_and_deletes()
     {
@@ -364,14 +394,16 @@ public sealed class PostgresChangeFeedTests(CdcDatabaseFixture fixture) : IClass
             Assert.Contains("AcknowledgeSlotLossAsync", lost.Message, StringComparison.Ordinal);
             Assert.Contains("IMigrationManager", lost.Message, StringComparison.Ordinal);
 
-            // Acknowledged: a fresh slot, and changes from then on flow again.
+            // Acknowledged: a fresh slot; the start copies the rows (n2 written during the outage comes back) and
+            // changes from then on flow again.
             await AcknowledgeAsync(table, slot);
             await using (var engine = await CdcEngine.StartAsync(_dir.Path, o => Configure(o, slot, (table, "notes", MapNote))))
             {
                 await engine.SyncedAsync(await _db.CommitAsync($"INSERT INTO {table} VALUES {Note(3, "after")}"));
                 var docs = engine.Services.GetRequiredService<SqliteChangeLog>().Documents;
                 Assert.NotNull(await docs.ReadAsync(new EntityKey("notes", "n3"), CancellationToken.None));
-                Assert.Null(await docs.ReadAsync(new EntityKey("notes", "n2"), CancellationToken.None));
+                Assert.NotNull(await docs.ReadAsync(new EntityKey("notes", "n2"), CancellationToken.None));
+                await engine.AssertConsistentAsync("notes");
             }
         }
         finally
