@@ -11,7 +11,9 @@ public sealed partial class PostgresChangeFeed
     /// <summary>
     /// Accepts that the slot lost changes (after <see cref="PostgresReplicationSlotLostException"/>): drops the broken
     /// slot if it still exists, creates a fresh one so no change from now on is missed, and saves a new position.
-    /// Call it with the feed stopped, then bring the stores up to date as docs/postgres-cdc.md describes; idempotent.
+    /// Call it with the feed stopped, then bring the stores up to date as docs/postgres-cdc.md describes (with
+    /// <see cref="PostgresChangeFeedOptions.CopyExistingRows"/> the next start copies the tables' current rows);
+    /// idempotent.
     /// </summary>
     /// <returns>The LSN the new slot starts at.</returns>
     /// <exception cref="NpgsqlException">The server failed (for example the slot is in use by a running feed).</exception>

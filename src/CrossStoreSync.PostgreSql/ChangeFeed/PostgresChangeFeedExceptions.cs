@@ -39,11 +39,10 @@ public enum PostgresSlotLossReason
 /// </summary>
 /// <remarks>
 /// Recovery (docs/postgres-cdc.md): call <see cref="PostgresChangeFeed.AcknowledgeSlotLossAsync"/> (drops the broken
-/// slot, forgets the position, creates a fresh slot so nothing from now on is missed); bring the source of truth up
-/// to date with the tables (when the source is not the followed database itself, touch every followed row, for
-/// example <c>UPDATE t SET id = id</c>, so the new slot carries it, and delete what no longer exists); backfill each
-/// replica from the source with <see cref="Migration.IMigrationManager.RunAsync"/>; finish with
-/// <see cref="Consistency.IConsistencyChecker.CheckAsync"/> (and repair) on every collection.
+/// slot, creates a fresh one so nothing from now on is missed); start the feed, which copies the tables' current rows
+/// when <see cref="PostgresChangeFeedOptions.CopyExistingRows"/> is on, and delete the entities whose rows were deleted
+/// meanwhile; backfill each replica from the source with <see cref="Migration.IMigrationManager.RunAsync"/>; finish
+/// with <see cref="Consistency.IConsistencyChecker.CheckAsync"/> (and repair) on every collection.
 /// </remarks>
 public sealed class PostgresReplicationSlotLostException : PostgresChangeFeedException
 {
