@@ -16,7 +16,8 @@ namespace CrossStoreSync.CrashHost;
 /// (<c>id int primary key, rev int, payload text</c>) with batches of 50 row changes, so large transactions span
 /// several batches. Prints "READY" once started and "WRITTEN n" (row changes written so far) after every batch, then
 /// runs until killed; with a target LSN it waits until the feed handled it and every replica applied it, prints the
-/// outcome and exits.
+/// outcome and exits. With <c>CSS_CDC_TRACE=path</c> the feed's debug log goes to <c>path.&lt;pid&gt;</c> (for
+/// investigating a failed crash test; stdout stays the protocol).
 /// </summary>
 internal static class CdcMode
 {
