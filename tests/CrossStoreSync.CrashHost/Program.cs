@@ -15,6 +15,8 @@ if (args.Length < 2)
 {
     Console.Error.WriteLine("usage: CrashHost <load|recover|pending|recover-pending|migrate> <dir> [hang-at-call]");
     Console.Error.WriteLine("       CrashHost <surreal-load|surreal-recover> <dir> <endpoint> <namespace> <database>");
+    Console.Error.WriteLine("       CrashHost cdc <dir> <connection string> <table> <slot> [until-lsn]");
+    Console.Error.WriteLine("       CrashHost pg-worker <dir> <connection string> <worker id> <idle|writer:ROUNDS:KEYS>");
     return 64;
 }
 
@@ -24,6 +26,12 @@ var dir = args[1];
 if (mode == "pg-worker" && args.Length >= 5)
 {
     return await CrossStoreSync.CrashHost.PgWorkerMode.RunAsync(dir, args[2], args[3], args[4]);
+}
+
+if (mode == "cdc")
+{
+    // cdc <dir> <connection string> <table> <slot> [until-lsn]: the PostgreSQL change feed into the SQLite engine.
+    return await CrossStoreSync.CrashHost.CdcMode.RunAsync(args[1..]);
 }
 
 // surreal-*: the same workloads with a SurrealDB source of truth; the SQLite log and replicas stay in <dir>.
