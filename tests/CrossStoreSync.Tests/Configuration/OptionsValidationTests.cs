@@ -20,6 +20,8 @@ public sealed class OptionsValidationTests
         { "MaxEntityBytes<MaxDocumentBytes", "MaxEntityBytes (1000) must not be smaller than MaxDocumentBytes (2000)" },
         { "EventBufferCapacity=0", "CrossStoreSyncOptions.EventBufferCapacity is 0" },
         { "no collections", "Collections is empty" },
+        { "PartitionLeaseDuration=100ms", "CrossStoreSyncOptions.PartitionLeaseDuration is 00:00:00.1000000; it must be at least 300 ms" },
+        { "WorkerId=blank", "CrossStoreSyncOptions.WorkerId is ' '; it must be a non-blank string" },
     };
 
     [Theory]
@@ -116,6 +118,8 @@ public sealed class OptionsValidationTests
             case "MaxEntityBytes<MaxDocumentBytes": o.MaxDocumentBytes = 2000; o.MaxEntityBytes = 1000; break;
             case "EventBufferCapacity=0": o.EventBufferCapacity = 0; break;
             case "no collections": break;
+            case "PartitionLeaseDuration=100ms": o.PartitionLeaseDuration = TimeSpan.FromMilliseconds(100); break;
+            case "WorkerId=blank": o.WorkerId = " "; break;
             default: throw new ArgumentOutOfRangeException(nameof(change), change, "Unknown case.");
         }
     }
