@@ -28,15 +28,8 @@ internal static class CdcMode
     {
         var (dir, connectionString, table, slot) = (args[0], args[1], args[2], args[3]);
         var until = args.Length > 4 ? NpgsqlLogSequenceNumber.Parse(args[4]) : (NpgsqlLogSequenceNumber?)null;
-        var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
-        var gate = new Lock();
-        void Say(string line)
-        {
-            lock (gate)
-            {
-                output.WriteLine(line);
-            }
-        }
+        var stdout = new Stdout();
+        void Say(string line) => stdout.Say(line);
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();

@@ -20,15 +20,8 @@ internal static class PgWorkerMode
 {
     public static async Task<int> RunAsync(string dir, string connectionString, string worker, string role)
     {
-        var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
-        var gate = new Lock();
-        void Say(string line)
-        {
-            lock (gate)
-            {
-                output.WriteLine(line);
-            }
-        }
+        var stdout = new Stdout();
+        void Say(string line) => stdout.Say(line);
 
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();

@@ -14,30 +14,10 @@ namespace CrossStoreSync.PostgreSql.Tests.Dispatch;
 /// another is killed with SIGKILL mid-load. The survivors take its partitions over when its lease expires, and every
 /// replica ends with exactly the source's newest version of every key.
 /// </summary>
-public sealed class WorkerProcessTests : IAsyncLifetime
+public sealed class WorkerProcessTests() : DatabaseAndDirectory("csworkers")
 {
     private const int Rounds = 40;
     private const int Keys = 300;
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "css-workers-" + Guid.NewGuid().ToString("N"));
-    private TestDatabase _database = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = await PostgresServer.CreateDatabaseAsync("csworkers");
-        Directory.CreateDirectory(_dir);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _database.DisposeAsync();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
 
     [Theory]
     [InlineData(2)]
@@ -51,12 +31,12 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             // The dispatch-only workers start first and hold every partition; the writer joins and gets its share.
             for (var w = 1; w < workers; w++)
             {
-                var child = ChildProcess.Start("pg-worker", _dir, _database.ConnectionString, $"w{w}", "idle");
+                var child = ChildProcess.Start("pg-worker", Dir, Database.ConnectionString, $"w{w}", "idle");
                 processes.Add(child);
                 await child.ReadUntilAsync(l => l.StartsWith("PARTITIONS vectors ", StringComparison.Ordinal), l => Track(shares, $"w{w}", l));
             }
 
-            var writer = ChildProcess.Start("pg-worker", _dir, _database.ConnectionString, "w0", $"writer:{Rounds}:{Keys}");
+            var writer = ChildProcess.Start("pg-worker", Dir, Database.ConnectionString, "w0", $"writer:{Rounds}:{Keys}");
             processes.Insert(0, writer);
 
             // Kill the last idle worker while it holds partitions, part-way through the load.
@@ -79,12 +59,12 @@ public sealed class WorkerProcessTests : IAsyncLifetime
         }
 
         // No lease is held by the dead worker any more, and every partition cursor reached the head of the log.
-        var head = (long)(await _database.ScalarAsync("SELECT last_lsn FROM crossstoresync.log_head"))!;
+        var head = (long)(await Database.ScalarAsync("SELECT last_lsn FROM crossstoresync.log_head"))!;
         Assert.Equal(Rounds * Keys, head);
-        Assert.Equal(0L, await _database.ScalarAsync($"SELECT count(*) FROM crossstoresync.partition_cursors WHERE owner = 'w{workers - 1}' AND lease_until > now()"));
+        Assert.Equal(0L, await Database.ScalarAsync($"SELECT count(*) FROM crossstoresync.partition_cursors WHERE owner = 'w{workers - 1}' AND lease_until > now()"));
 
         // Every store holds exactly the source's newest version of every key: nothing lost, nothing regressed.
-        await using var dataSource = NpgsqlDataSource.Create(_database.ConnectionString);
+        await using var dataSource = NpgsqlDataSource.Create(Database.ConnectionString);
         var source = new PostgresDocumentStore(dataSource);
         var expected = await DigestsAsync(source);
         Assert.Equal(Keys, expected.Count);
@@ -93,8 +73,8 @@ public sealed class WorkerProcessTests : IAsyncLifetime
             Assert.Equal(Rounds - 1, await RoundOfAsync(source, entry.Key.Id));
         }
 
-        await using var vectors = new SqliteVectorStore(Path.Combine(_dir, "vectors.db"), "vectors");
-        await using var graph = new SqliteGraphStore(Path.Combine(_dir, "graph.db"), "graph");
+        await using var vectors = new SqliteVectorStore(Path.Combine(Dir, "vectors.db"), "vectors");
+        await using var graph = new SqliteGraphStore(Path.Combine(Dir, "graph.db"), "graph");
         foreach (ISyncStore replica in new ISyncStore[] { vectors, graph })
         {
             var held = await DigestsAsync(replica);

@@ -15,39 +15,19 @@ namespace CrossStoreSync.PostgreSql.Tests.Outbox;
 /// PostgreSQL as source of truth and change log (<c>UsePostgreSql</c>): the document write and the log append commit in
 /// one transaction, and SQLite vector + graph replicas follow the log.
 /// </summary>
-public sealed class OutboxTests : IAsyncLifetime
+public sealed class OutboxTests() : DatabaseAndDirectory("csoutbox")
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(60);
-    private readonly string _dir = Path.Combine(Path.GetTempPath(), "css-outbox-" + Guid.NewGuid().ToString("N"));
-    private TestDatabase _database = null!;
-
-    public async Task InitializeAsync()
-    {
-        _database = await PostgresServer.CreateDatabaseAsync("csoutbox");
-        Directory.CreateDirectory(_dir);
-    }
-
-    public async Task DisposeAsync()
-    {
-        await _database.DisposeAsync();
-        try
-        {
-            Directory.Delete(_dir, recursive: true);
-        }
-        catch (IOException)
-        {
-        }
-    }
 
     private Task<EngineHost> StartAsync(string worker = "solo") =>
         EngineHost.StartAsync(
             b =>
             {
-                b.Services.AddSingleton(_ => new SqliteVectorStore(Path.Combine(_dir, "vectors.db"), "vectors"));
-                b.Services.AddSingleton(_ => new SqliteGraphStore(Path.Combine(_dir, "graph.db"), "graph"));
+                b.Services.AddSingleton(_ => new SqliteVectorStore(Path.Combine(Dir, "vectors.db"), "vectors"));
+                b.Services.AddSingleton(_ => new SqliteGraphStore(Path.Combine(Dir, "graph.db"), "graph"));
                 b.UsePostgreSql(o =>
                     {
-                        o.ConnectionString = _database.ConnectionString;
+                        o.ConnectionString = Database.ConnectionString;
                         o.Partitions = 4;
                     })
                     .AddReplica("vectors", sp => sp.GetRequiredService<SqliteVectorStore>())
@@ -59,9 +39,9 @@ public sealed class OutboxTests : IAsyncLifetime
         new(new EntityKey("items", id), Encoding.UTF8.GetBytes($$"""{"round":{{round}}}"""), new float[] { 1, round, 2, 3 }, [new SyncEdge("LINKS", new EntityKey("items", id + "-peer"))]);
 
     private async Task<(long Documents, long Entries, long Head)> CountsAsync() => (
-        (long)(await _database.ScalarAsync("SELECT count(*) FROM crossstoresync.doc_items"))!,
-        (long)(await _database.ScalarAsync("SELECT count(*) FROM crossstoresync.log_entries"))!,
-        (long)(await _database.ScalarAsync("SELECT last_lsn FROM crossstoresync.log_head"))!);
+        (long)(await Database.ScalarAsync("SELECT count(*) FROM crossstoresync.doc_items"))!,
+        (long)(await Database.ScalarAsync("SELECT count(*) FROM crossstoresync.log_entries"))!,
+        (long)(await Database.ScalarAsync("SELECT last_lsn FROM crossstoresync.log_head"))!);
 
     [Fact]
     public async Task Writes_reach_the_replicas_and_a_deep_check_finds_no_difference()
@@ -86,7 +66,7 @@ public sealed class OutboxTests : IAsyncLifetime
         Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(first, Wait));
 
         // The log insert fails for one key, after the same transaction wrote the document: both must vanish.
-        await _database.ExecuteAsync("""
+        await Database.ExecuteAsync("""
             CREATE FUNCTION crossstoresync.fail_append() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN IF NEW.id = 'poison' THEN RAISE EXCEPTION 'append refused for %', NEW.id USING ERRCODE = '23514'; END IF; RETURN NEW; END $$;
             CREATE TRIGGER fail_append BEFORE INSERT ON crossstoresync.log_entries FOR EACH ROW EXECUTE FUNCTION crossstoresync.fail_append();
@@ -95,7 +75,7 @@ public sealed class OutboxTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<SyncWriteRejectedException>(async () => await engine.Manager.WriteBatchAsync([Item("fine"), Item("poison")]));
         Assert.Contains("append refused for poison", error.Message);
         Assert.Equal(before, await CountsAsync());
-        Assert.Null(await _database.ScalarAsync("SELECT id FROM crossstoresync.doc_items WHERE id IN ('fine', 'poison')"));
+        Assert.Null(await Database.ScalarAsync("SELECT id FROM crossstoresync.doc_items WHERE id IN ('fine', 'poison')"));
 
         // The log head was not consumed: the next write gets the next number, no gap.
         var next = await engine.Manager.WriteAsync(Item("after"));
@@ -143,8 +123,8 @@ public sealed class OutboxTests : IAsyncLifetime
         }
 
         // Stopped cleanly: cursors saved, partitions released.
-        Assert.Equal(0L, await _database.ScalarAsync("SELECT count(*) FROM crossstoresync.partition_cursors WHERE owner IS NOT NULL"));
-        Assert.Equal(ticket.Lsns.Last, (long)(await _database.ScalarAsync("SELECT min(lsn) FROM crossstoresync.partition_cursors WHERE store = 'vectors'"))!);
+        Assert.Equal(0L, await Database.ScalarAsync("SELECT count(*) FROM crossstoresync.partition_cursors WHERE owner IS NOT NULL"));
+        Assert.Equal(ticket.Lsns.Last, (long)(await Database.ScalarAsync("SELECT min(lsn) FROM crossstoresync.partition_cursors WHERE store = 'vectors'"))!);
 
         await using var again = await StartAsync("second");
         var stats = await again.Manager.GetStatisticsAsync();
