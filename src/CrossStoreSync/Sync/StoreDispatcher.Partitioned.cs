@@ -19,7 +19,14 @@ internal sealed partial class StoreDispatcher
     private readonly List<long> _ownedCursors = [];
     private long[] _allCursors = [];
     private long _lastRenewal;
+    private long _observedHead;
     private bool _ownedDirty;
+
+    /// <summary>
+    /// The newest log position this dispatcher has seen, appended by any process (partitioned logs only; 0 otherwise).
+    /// The engine's head counts only its own appends, so lag in a process that dispatches but does not write uses this.
+    /// </summary>
+    public long ObservedHead => Volatile.Read(ref _observedHead);
 
     /// <summary>The partitions this process dispatches now (partitioned logs only; a snapshot for tests and status).</summary>
     public IReadOnlyList<int> OwnedPartitions
@@ -211,6 +218,11 @@ internal sealed partial class StoreDispatcher
             _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, ex.Lsn, ex.Lsn, 0, null, ex.Message, 0, _time.GetUtcNow()));
             await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
             return;
+        }
+
+        if (read.ReadThrough > Volatile.Read(ref _observedHead))
+        {
+            Volatile.Write(ref _observedHead, read.ReadThrough);
         }
 
         var advanced = false;

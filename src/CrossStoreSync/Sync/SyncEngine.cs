@@ -56,7 +56,23 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
 
     internal IReadOnlyList<StoreDispatcher> Dispatchers => _dispatchers;
 
-    internal long Head => Volatile.Read(ref _head);
+    /// <summary>
+    /// The last LSN appended: by this process, or by another process sharing the log as far as the dispatchers have
+    /// seen (a process that dispatches a shared log without writing would otherwise report no lag).
+    /// </summary>
+    internal long Head
+    {
+        get
+        {
+            var head = Volatile.Read(ref _head);
+            foreach (var dispatcher in _dispatchers)
+            {
+                head = Math.Max(head, dispatcher.ObservedHead);
+            }
+
+            return head;
+        }
+    }
 
     internal StoreTopology Topology => _topology ?? throw new InvalidOperationException("The sync engine has not started.");
 

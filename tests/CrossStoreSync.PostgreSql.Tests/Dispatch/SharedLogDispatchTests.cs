@@ -81,10 +81,20 @@ public sealed class SharedLogDispatchTests : IAsyncLifetime
                 return last;
             })).ToArray();
             var tickets = await Task.WhenAll(writes);
-            Assert.Equal(SyncWaitOutcome.Synced, await a.Manager.WaitForSyncAsync(tickets[1], Timeout));
-            Assert.Equal(SyncWaitOutcome.Synced, await b.Manager.WaitForSyncAsync(tickets[0], Timeout));
+            var latest = tickets.MaxBy(t => t.Lsns.Last);
+            Assert.Equal(SyncWaitOutcome.Synced, await a.Manager.WaitForSyncAsync(latest, Timeout));
+            Assert.Equal(SyncWaitOutcome.Synced, await b.Manager.WaitForSyncAsync(latest, Timeout));
             await AssertReplicasMatchSourceAsync();
             Assert.Equal(4L, await _database.ScalarAsync("SELECT count(*) FROM crossstoresync.partition_cursors WHERE store = 'vectors' AND owner = 'worker-b'"));
+
+            // Each worker's statistics see the other's appends: the head and the cursors cover both, no lag left.
+            var last = latest.Lsns.Last;
+            foreach (var engine in new[] { a, b })
+            {
+                var stats = await engine.Manager.GetStatisticsAsync();
+                Assert.All(stats, s => Assert.True(s.Cursor >= last, $"{s.Store}: cursor {s.Cursor} < {last}"));
+                Assert.All(stats.Where(s => !s.IsSource), s => Assert.Equal(0, s.LagChanges));
+            }
         }
         finally
         {
