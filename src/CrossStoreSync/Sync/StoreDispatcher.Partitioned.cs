@@ -20,6 +20,7 @@ internal sealed partial class StoreDispatcher
     private long[] _allCursors = [];
     private long _lastRenewal;
     private long _observedHead;
+    private long _lastRefresh;
     private bool _ownedDirty;
 
     /// <summary>
@@ -249,7 +250,17 @@ internal sealed partial class StoreDispatcher
 
         _ownedDirty = true;
         await SavePartitionCursorsAsync(log, force: false, cancellationToken).ConfigureAwait(false);
-        AdvanceStoreCursor();
+
+        // While busy, still learn the other workers' progress once per poll interval, so waits here do not depend on
+        // this worker running out of work.
+        if (_time.GetElapsedTime(_lastRefresh) >= _options.PollInterval)
+        {
+            await RefreshStoreCursorAsync(log, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            AdvanceStoreCursor();
+        }
         if (_records.Count < _options.DispatchBatchSize)
         {
             Volatile.Write(ref _lagSinceMs, 0);
@@ -293,6 +304,7 @@ internal sealed partial class StoreDispatcher
             _allCursors = await log.GetPartitionCursorsAsync(Name, cancellationToken).ConfigureAwait(false);
         }
 
+        _lastRefresh = _time.GetTimestamp();
         AdvanceStoreCursor();
     }
 
