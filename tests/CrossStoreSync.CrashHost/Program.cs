@@ -1,7 +1,6 @@
 // A child process for crash tests: the parent test starts it, reads what it acknowledges on stdout, kills it with
 // SIGKILL at a chosen moment, restarts it on the same files and checks that the stores converge.
 using System.Globalization;
-using System.Text;
 using CrossStoreSync.Model;
 using CrossStoreSync.Sqlite.Log;
 using CrossStoreSync.Sqlite.Stores;
@@ -84,16 +83,9 @@ else
 using var host = builder.Build();
 await host.StartAsync();
 var manager = host.Services.GetRequiredService<ISyncManager>();
-var output = new StreamWriter(Console.OpenStandardOutput(), new UTF8Encoding(false)) { AutoFlush = true };
-var outputGate = new Lock();
+var stdout = new CrossStoreSync.CrashHost.Stdout();
 
-void Say(string line)
-{
-    lock (outputGate)
-    {
-        output.WriteLine(line);
-    }
-}
+void Say(string line) => stdout.Say(line);
 
 static SyncEntity Make(string id, int round)
 {

@@ -165,7 +165,7 @@ public sealed class SqliteChangeLogTests : IAsyncLifetime
     {
         await _log.AppendAsync([Change("a", 1)], LogEntryState.Committed, CancellationToken.None);
         var truncated = new byte[10];
-        var checksum = unchecked((long)SqliteChangeLog.Checksum(1, ChangeKind.Upsert, 1, new byte[16], "items", "a", truncated));
+        var checksum = unchecked((long)CrossStoreSync.Log.LogRecordChecksum.Compute(1, ChangeKind.Upsert, 1, new byte[16], "items", "a", truncated));
         await using (var connection = new SqliteConnection($"Data Source={_log.DatabasePath}"))
         {
             await connection.OpenAsync();

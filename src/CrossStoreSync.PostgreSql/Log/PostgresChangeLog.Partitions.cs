@@ -21,7 +21,7 @@ public sealed partial class PostgresChangeLog
         // cursor), the number of live workers, and the renewal of the leases held, in one round trip. Time is the
         // database's, so machines need not agree on it.
         int live;
-        var held = new List<int>();
+        var held = new SortedList<int, long>();
         await using (var batch = new NpgsqlBatch(connection, transaction))
         {
             batch.BatchCommands.Add(Command($"""
@@ -33,12 +33,12 @@ public sealed partial class PostgresChangeLog
                 INSERT INTO {_s}.partition_cursors (store, part, lsn)
                 SELECT $1, g, COALESCE((SELECT lsn FROM {_s}.cursors WHERE store = $1), 0) FROM generate_series(0, $2 - 1) AS g
                 ON CONFLICT (store, part) DO NOTHING
-                """, store, _partitions));
+                """, store, PartitionCount));
             batch.BatchCommands.Add(Command($"SELECT count(*)::int FROM {_s}.workers WHERE store = $1 AND seen_until > clock_timestamp()", store));
             batch.BatchCommands.Add(Command($"""
                 UPDATE {_s}.partition_cursors SET lease_until = clock_timestamp() + $3
                 WHERE store = $1 AND owner = $2 AND lease_until > clock_timestamp()
-                RETURNING part
+                RETURNING part, lsn
                 """, store, worker, leaseDuration));
             await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -46,11 +46,11 @@ public sealed partial class PostgresChangeLog
             await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                held.Add(reader.GetInt32(0));
+                held.Add(reader.GetInt32(0), reader.GetInt64(1));
             }
         }
 
-        var fair = (_partitions + live - 1) / live;
+        var fair = (PartitionCount + live - 1) / live;
         if (held.Count < fair)
         {
             // Free partitions (never held, released, or whose lease expired), lowest first; rows another worker is
@@ -61,31 +61,18 @@ public sealed partial class PostgresChangeLog
                       WHERE store = $1 AND (owner IS NULL OR lease_until IS NULL OR lease_until <= clock_timestamp())
                       ORDER BY part LIMIT $4 FOR UPDATE SKIP LOCKED) f
                 WHERE p.store = $1 AND p.part = f.part
-                RETURNING p.part
+                RETURNING p.part, p.lsn
                 """, connection, transaction);
             AddParameters(claim.Parameters, store, worker, leaseDuration, fair - held.Count);
             await using var reader = await claim.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                held.Add(reader.GetInt32(0));
-            }
-        }
-
-        var partitions = new List<int>(held.Count);
-        var cursors = new List<long>(held.Count);
-        await using (var read = new NpgsqlCommand($"SELECT part, lsn FROM {_s}.partition_cursors WHERE store = $1 AND part = ANY($2) ORDER BY part", connection, transaction))
-        {
-            AddParameters(read.Parameters, store, held.ToArray());
-            await using var reader = await read.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                partitions.Add(reader.GetInt32(0));
-                cursors.Add(reader.GetInt64(1));
+                held.Add(reader.GetInt32(0), reader.GetInt64(1));
             }
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return new PartitionLeases(partitions, cursors, fair, live);
+        return new PartitionLeases([.. held.Keys], [.. held.Values], fair, live);
     }
 
     /// <inheritdoc />
@@ -141,8 +128,8 @@ public sealed partial class PostgresChangeLog
             FROM generate_series(0, $2 - 1) AS g
             LEFT JOIN {_s}.partition_cursors p ON p.store = $1 AND p.part = g
             """, connection);
-        AddParameters(command.Parameters, store, _partitions);
-        var cursors = new long[_partitions];
+        AddParameters(command.Parameters, store, PartitionCount);
+        var cursors = new long[PartitionCount];
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -160,7 +147,7 @@ public sealed partial class PostgresChangeLog
         batch.BatchCommands.Add(Command($"""
             INSERT INTO {_s}.partition_cursors (store, part, lsn) SELECT $1, g, $3 FROM generate_series(0, $2 - 1) AS g
             ON CONFLICT (store, part) DO UPDATE SET lsn = GREATEST({_s}.partition_cursors.lsn, excluded.lsn)
-            """, store, _partitions, lsn));
+            """, store, PartitionCount, lsn));
         batch.BatchCommands.Add(Command($"INSERT INTO {_s}.cursors (store, lsn) VALUES ($1, $2) ON CONFLICT (store) DO UPDATE SET lsn = GREATEST({_s}.cursors.lsn, excluded.lsn)", store, lsn));
         await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }

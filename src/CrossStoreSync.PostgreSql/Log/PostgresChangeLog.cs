@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using CrossStoreSync.Errors;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Log;
@@ -42,7 +41,6 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     private readonly PostgresChangeLogOptions _options;
     private readonly PostgresDocumentStore? _documents;
     private readonly string _s;
-    private int _partitions;
     private volatile bool _initialized;
 
     /// <summary>Creates a change log for a source of truth elsewhere (its entries are pending until the source confirms).</summary>
@@ -72,7 +70,6 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         _dataSource = dataSource;
         _documents = documents;
         _s = PostgresSql.Quote(_options.Schema);
-        _partitions = _options.Partitions;
     }
 
     /// <inheritdoc />
@@ -82,8 +79,8 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     public PostgresDocumentStore? Documents => _documents;
 
     /// <inheritdoc />
-    /// <remarks>Read from the database at <see cref="InitializeAsync"/>: the count the log was created with.</remarks>
-    public int PartitionCount => _partitions;
+    /// <remarks><see cref="InitializeAsync"/> checks it against the count the log was created with.</remarks>
+    public int PartitionCount => _options.Partitions;
 
     /// <summary>The schema of the log's tables.</summary>
     public string Schema => _options.Schema;
@@ -163,7 +160,6 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        _partitions = _options.Partitions;
         _initialized = true;
     }
 
@@ -442,9 +438,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         for (var i = 0; i < rows.Length; i++)
         {
             var change = changes[i];
-            var hash = new byte[16];
-            BinaryPrimitives.WriteUInt128BigEndian(hash, change.ContentHash);
-            rows[i] = new PreparedRow(change, hash, change.Entity is null ? null : EntityEncoding.EncodeToArray(change.Entity), PartitionOf(change.Key, _partitions));
+            rows[i] = new PreparedRow(change, DocumentCodec.HashToBytes(change.ContentHash), change.Entity is null ? null : EntityEncoding.EncodeToArray(change.Entity), PartitionOf(change.Key, _options.Partitions));
         }
 
         return rows;
@@ -587,7 +581,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
                 throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has a {hash.Length}-byte content hash; expected 16.", lsn, "hash");
             }
 
-            return new LogRecord(lsn, EntityChange.Upsert(entity, new HlcTimestamp(version), BinaryPrimitives.ReadUInt128BigEndian(hash)), state);
+            return new LogRecord(lsn, EntityChange.Upsert(entity, new HlcTimestamp(version), DocumentCodec.BytesToHash(hash)), state);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidCastException)
         {

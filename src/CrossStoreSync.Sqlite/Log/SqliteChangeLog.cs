@@ -1,7 +1,4 @@
-using System.Buffers;
-using System.Buffers.Binary;
 using System.Globalization;
-using System.Text;
 using CrossStoreSync.Errors;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Log;
@@ -413,10 +410,6 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
     /// <summary>Closes the database.</summary>
     public ValueTask DisposeAsync() => _database.DisposeAsync();
 
-    /// <summary>The checksum of one record (<see cref="LogRecordChecksum"/>).</summary>
-    internal static ulong Checksum(long lsn, ChangeKind kind, long version, ReadOnlySpan<byte> hash, string collection, string id, ReadOnlySpan<byte> payload) =>
-        LogRecordChecksum.Compute(lsn, kind, version, hash, collection, id, payload);
-
     private void EnsureInitialized()
     {
         if (Volatile.Read(ref _initialized) == 0)
@@ -475,7 +468,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
                 v.Value = change.Version.Value;
                 h.Value = row.Hash;
                 p.Value = (object?)row.Payload ?? DBNull.Value;
-                cs.Value = unchecked((long)Checksum(number, change.Kind, change.Version.Value, row.Hash, change.Key.Collection, change.Key.Id, row.Payload));
+                cs.Value = unchecked((long)LogRecordChecksum.Compute(number, change.Kind, change.Version.Value, row.Hash, change.Key.Collection, change.Key.Id, row.Payload));
                 command.ExecuteNonQuery();
             }
 
@@ -501,7 +494,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
             var hash = (byte[])reader[6];
             var payload = reader.IsDBNull(7) ? null : (byte[])reader[7];
             var stored = unchecked((ulong)reader.GetInt64(8));
-            var actual = Checksum(lsn, kind, version, hash, collection, id, payload);
+            var actual = LogRecordChecksum.Compute(lsn, kind, version, hash, collection, id, payload);
             if (stored != actual)
             {
                 throw new ChangeLogCorruptedException(

@@ -77,7 +77,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
         // in order, so each node's edges keep their order): a statement per edge costs more to bind and step than the
         // insert itself.
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(64 * 1024);
-        var json = new System.Text.Json.Utf8JsonWriter(buffer);
+        using var json = new System.Text.Json.Utf8JsonWriter(buffer);
         var pending = 0;
         json.WriteStartArray();
         foreach (var change in changes)
@@ -134,8 +134,6 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
         {
             FlushEdges(addEdges, json, buffer);
         }
-
-        json.Dispose();
     }
 
     private static void FlushEdges(SqliteCommand addEdges, System.Text.Json.Utf8JsonWriter json, System.Buffers.ArrayBufferWriter<byte> buffer)

@@ -29,29 +29,16 @@ internal sealed partial class StoreDispatcher
     /// </summary>
     public long ObservedHead => Volatile.Read(ref _observedHead);
 
-    /// <summary>The partitions this process dispatches now (partitioned logs only; a snapshot for tests and status).</summary>
-    public IReadOnlyList<int> OwnedPartitions
-    {
-        get
-        {
-            lock (_owned)
-            {
-                return [.. _owned];
-            }
-        }
-    }
-
     private async Task RunPartitionedAsync(CancellationToken cancellationToken)
     {
         var log = _partitioned!;
-        _allCursors = await log.GetPartitionCursorsAsync(Name, cancellationToken).ConfigureAwait(false);
         try
         {
             while (!cancellationToken.IsCancellationRequested)
             {
                 try
                 {
-                    if (_time.GetElapsedTime(_lastRenewal) >= _options.PartitionLeaseDuration / 3 || _lastRenewal == 0)
+                    if (_time.GetElapsedTime(_lastRenewal) >= _options.PartitionLeaseDuration / 3)
                     {
                         await RenewLeasesAsync(log, cancellationToken).ConfigureAwait(false);
                     }
@@ -67,11 +54,8 @@ internal sealed partial class StoreDispatcher
                     // The log's database failed, say. Drop what is held in memory and start over from the saved
                     // cursors with fresh leases; whatever is replayed is version-guarded.
                     SyncLog.DispatcherFailed(_logger, Name, ex);
-                    lock (_owned)
-                    {
-                        _owned.Clear();
-                        _ownedCursors.Clear();
-                    }
+                    _owned.Clear();
+                    _ownedCursors.Clear();
 
                     _lastRenewal = 0;
                     await Wake.WaitAsync(_options.RetryMaxDelay < TimeSpan.FromSeconds(1) ? _options.RetryMaxDelay : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
@@ -102,36 +86,18 @@ internal sealed partial class StoreDispatcher
         var worker = _options.WorkerId;
         var leases = await log.AcquirePartitionsAsync(Name, worker, _options.PartitionLeaseDuration, cancellationToken).ConfigureAwait(false);
         _lastRenewal = _time.GetTimestamp();
-        var changed = false;
-        lock (_owned)
+
+        // Lost: held in memory, not in the log any more (the lease expired and another worker claimed it).
+        var changed = DropLost([.. _owned.Where(p => !leases.Partitions.Contains(p))]);
+
+        // Gained: start from the saved cursor; a partition kept keeps its in-memory cursor (never behind the saved one).
+        for (var i = 0; i < leases.Partitions.Count; i++)
         {
-            // Lost: held in memory, not in the log any more (the lease expired and another worker claimed it).
-            var lost = new List<int>();
-            for (var i = _owned.Count - 1; i >= 0; i--)
+            if (!_owned.Contains(leases.Partitions[i]))
             {
-                if (!leases.Partitions.Contains(_owned[i]))
-                {
-                    lost.Add(_owned[i]);
-                    _owned.RemoveAt(i);
-                    _ownedCursors.RemoveAt(i);
-                }
-            }
-
-            if (lost.Count > 0)
-            {
-                SyncLog.PartitionsLost(_logger, Name, worker, string.Join(",", lost));
+                _owned.Add(leases.Partitions[i]);
+                _ownedCursors.Add(leases.Cursors[i]);
                 changed = true;
-            }
-
-            // Gained: start from the saved cursor; a partition kept keeps its in-memory cursor (never behind the saved one).
-            for (var i = 0; i < leases.Partitions.Count; i++)
-            {
-                if (!_owned.Contains(leases.Partitions[i]))
-                {
-                    _owned.Add(leases.Partitions[i]);
-                    _ownedCursors.Add(leases.Cursors[i]);
-                    changed = true;
-                }
             }
         }
 
@@ -140,16 +106,13 @@ internal sealed partial class StoreDispatcher
         {
             var extra = new List<int>();
             var extraCursors = new List<long>();
-            lock (_owned)
+            while (_owned.Count > leases.FairShare)
             {
-                while (_owned.Count > leases.FairShare)
-                {
-                    var index = _owned.IndexOf(_owned.Max());
-                    extra.Add(_owned[index]);
-                    extraCursors.Add(_ownedCursors[index]);
-                    _owned.RemoveAt(index);
-                    _ownedCursors.RemoveAt(index);
-                }
+                var index = _owned.IndexOf(_owned.Max());
+                extra.Add(_owned[index]);
+                extraCursors.Add(_ownedCursors[index]);
+                _owned.RemoveAt(index);
+                _ownedCursors.RemoveAt(index);
             }
 
             await log.SavePartitionCursorsAsync(Name, worker, extra, extraCursors, cancellationToken).ConfigureAwait(false);
@@ -210,14 +173,7 @@ internal sealed partial class StoreDispatcher
         }
         catch (ChangeLogCorruptedException ex)
         {
-            if (!Faulted)
-            {
-                Faulted = true;
-                SyncLog.LogCorrupted(_logger, Name, Cursor.Value, ex.Lsn, ex.Field, ex);
-            }
-
-            _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, ex.Lsn, ex.Lsn, 0, null, ex.Message, 0, _time.GetUtcNow()));
-            await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            await ReportCorruptionAsync(ex, Cursor.Value, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -277,29 +233,36 @@ internal sealed partial class StoreDispatcher
         var lost = await log.SavePartitionCursorsAsync(Name, _options.WorkerId, _owned, _ownedCursors, cancellationToken).ConfigureAwait(false);
         _lastCursorSave = _time.GetTimestamp();
         _ownedDirty = false;
-        if (lost.Count > 0)
-        {
-            lock (_owned)
-            {
-                foreach (var partition in lost)
-                {
-                    var index = _owned.IndexOf(partition);
-                    if (index >= 0)
-                    {
-                        _owned.RemoveAt(index);
-                        _ownedCursors.RemoveAt(index);
-                    }
-                }
-            }
+        DropLost(lost);
+    }
 
-            SyncLog.PartitionsLost(_logger, Name, _options.WorkerId, string.Join(",", lost));
+    /// <summary>Stops dispatching partitions whose lease another worker holds now; returns whether there were any.</summary>
+    private bool DropLost(IReadOnlyList<int> lost)
+    {
+        if (lost.Count == 0)
+        {
+            return false;
         }
+
+        foreach (var partition in lost)
+        {
+            var index = _owned.IndexOf(partition);
+            if (index >= 0)
+            {
+                _owned.RemoveAt(index);
+                _ownedCursors.RemoveAt(index);
+            }
+        }
+
+        SyncLog.PartitionsLost(_logger, Name, _options.WorkerId, string.Join(",", lost));
+        return true;
     }
 
     /// <summary>Reads every partition's saved cursor and publishes the store cursor (the lowest, with this worker's own in-memory ones).</summary>
     private async Task RefreshStoreCursorAsync(IPartitionedChangeLog log, CancellationToken cancellationToken)
     {
-        if (_owned.Count < log.PartitionCount)
+        // Holding every partition, this worker's own cursors are all there is to know (after the first read).
+        if (_owned.Count < log.PartitionCount || _allCursors.Length != log.PartitionCount)
         {
             _allCursors = await log.GetPartitionCursorsAsync(Name, cancellationToken).ConfigureAwait(false);
         }
@@ -328,16 +291,13 @@ internal sealed partial class StoreDispatcher
 
     private void SortOwned()
     {
-        lock (_owned)
+        var pairs = _owned.Zip(_ownedCursors).OrderBy(p => p.First).ToArray();
+        _owned.Clear();
+        _ownedCursors.Clear();
+        foreach (var (partition, cursor) in pairs)
         {
-            var pairs = _owned.Zip(_ownedCursors).OrderBy(p => p.First).ToArray();
-            _owned.Clear();
-            _ownedCursors.Clear();
-            foreach (var (partition, cursor) in pairs)
-            {
-                _owned.Add(partition);
-                _ownedCursors.Add(cursor);
-            }
+            _owned.Add(partition);
+            _ownedCursors.Add(cursor);
         }
     }
 }

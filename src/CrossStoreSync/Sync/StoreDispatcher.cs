@@ -226,17 +226,7 @@ internal sealed partial class StoreDispatcher
         }
         catch (ChangeLogCorruptedException ex)
         {
-            // Never skip a corrupted record: stop here, say so loudly, and look again later (an operator may repair it).
-            // The event repeats on every attempt, so a subscriber that arrives later still learns why it is stuck.
-            if (!Faulted)
-            {
-                Faulted = true;
-                SyncLog.LogCorrupted(_logger, Name, cursor, ex.Lsn, ex.Field, ex);
-            }
-
-            _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, ex.Lsn, ex.Lsn, 0, null, ex.Message, 0, _time.GetUtcNow()));
-
-            await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
+            await ReportCorruptionAsync(ex, cursor, cancellationToken).ConfigureAwait(false);
             return cursor;
         }
 
@@ -257,6 +247,22 @@ internal sealed partial class StoreDispatcher
         }
 
         return read.ReadThrough;
+    }
+
+    /// <summary>
+    /// Never skips a corrupted record: stops there, says so loudly, and looks again after a poll interval (an operator
+    /// may repair it). The event repeats on every attempt, so a subscriber that arrives later still learns why it is stuck.
+    /// </summary>
+    private async Task ReportCorruptionAsync(ChangeLogCorruptedException error, long cursor, CancellationToken cancellationToken)
+    {
+        if (!Faulted)
+        {
+            Faulted = true;
+            SyncLog.LogCorrupted(_logger, Name, cursor, error.Lsn, error.Field, error);
+        }
+
+        _events.Publish(new SyncEvent(SyncEventKind.Faulted, Name, error.Lsn, error.Lsn, 0, null, error.Message, 0, _time.GetUtcNow()));
+        await Wake.WaitAsync(_options.PollInterval, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Coalesces, routes and applies the records just read (nothing when there are none).</summary>

@@ -18,15 +18,7 @@ internal sealed partial class SyncEngine
     public async ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(entities);
-        if (entities.Count == 0)
-        {
-            throw new ArgumentException("The batch is empty; pass at least one entity.", nameof(entities));
-        }
-
-        if (entities.Count > _options.MaxWriteBatchSize)
-        {
-            throw new ArgumentException($"The batch has {entities.Count} entities; the limit (CrossStoreSyncOptions.MaxWriteBatchSize) is {_options.MaxWriteBatchSize}.", nameof(entities));
-        }
+        CheckBatchSize(entities.Count, "batch", "entities", "The batch is empty; pass at least one entity.", nameof(entities));
 
         var keys = new HashSet<EntityKey>(entities.Count);
         for (var i = 0; i < entities.Count; i++)
@@ -79,15 +71,7 @@ internal sealed partial class SyncEngine
     {
         ArgumentNullException.ThrowIfNull(changes);
         ValidateFeedPosition(position);
-        if (changes.Count == 0)
-        {
-            throw new ArgumentException("The feed batch is empty; pass at least one change (or save the position alone).", nameof(changes));
-        }
-
-        if (changes.Count > _options.MaxWriteBatchSize)
-        {
-            throw new ArgumentException($"The feed batch has {changes.Count} changes; the limit (CrossStoreSyncOptions.MaxWriteBatchSize) is {_options.MaxWriteBatchSize}.", nameof(changes));
-        }
+        CheckBatchSize(changes.Count, "feed batch", "changes", "The feed batch is empty; pass at least one change (or save the position alone).", nameof(changes));
 
         var keys = new HashSet<EntityKey>(changes.Count);
         for (var i = 0; i < changes.Count; i++)
@@ -140,6 +124,19 @@ internal sealed partial class SyncEngine
         ValidateFeedPosition(new FeedPosition(feed, string.Empty));
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         return await Topology.Log.GetCheckpointAsync(FeedCheckpointName(feed), cancellationToken).ConfigureAwait(false);
+    }
+
+    private void CheckBatchSize(int count, string batch, string items, string whenEmpty, string paramName)
+    {
+        if (count == 0)
+        {
+            throw new ArgumentException(whenEmpty, paramName);
+        }
+
+        if (count > _options.MaxWriteBatchSize)
+        {
+            throw new ArgumentException($"The {batch} has {count} {items}; the limit (CrossStoreSyncOptions.MaxWriteBatchSize) is {_options.MaxWriteBatchSize}.", paramName);
+        }
     }
 
     private static string FeedCheckpointName(string feed) => "feed/" + feed;
