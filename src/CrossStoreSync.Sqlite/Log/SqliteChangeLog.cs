@@ -17,7 +17,7 @@ namespace CrossStoreSync.Sqlite.Log;
 /// version, content hash, key and payload; a mismatch is reported as <see cref="ChangeLogCorruptedException"/>.
 /// Thread-safe.
 /// </summary>
-public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
+public sealed partial class SqliteChangeLog : IReplicationLog, IAsyncDisposable
 {
     private const int TailCacheCapacity = 8192;
 
@@ -88,6 +88,7 @@ public sealed class SqliteChangeLog : ISourceCoupledChangeLog, IAsyncDisposable
                 CREATE INDEX IF NOT EXISTS dead_letters_lsn ON dead_letters (lsn);
                 """, t);
             SqliteDocumentStore.CreateTables(c, t);
+            CreateReplicationTables(c, t);
             using var max = c.CreateCommand();
             max.Transaction = t;
             max.CommandText = "SELECT COALESCE(MAX(lsn), 0) FROM log_entries";

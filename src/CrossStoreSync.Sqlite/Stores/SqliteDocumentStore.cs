@@ -32,7 +32,8 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
 
     private protected override string ProjectionColumns => ", document, vector, edges";
 
-    internal static void CreateTables(SqliteConnection connection, SqliteTransaction transaction) =>
+    internal static void CreateTables(SqliteConnection connection, SqliteTransaction transaction)
+    {
         SqliteDatabase.Execute(connection, """
             CREATE TABLE IF NOT EXISTS documents (
                 collection TEXT NOT NULL,
@@ -45,9 +46,36 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
                 vector BLOB,
                 edges BLOB,
                 origin TEXT,
+                vv TEXT,
+                from_node INTEGER,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS documents_bucket ON documents (collection, bucket, id);
             """, transaction);
+
+        // Files created before replication between nodes existed lack the causal-history columns; both start empty,
+        // which reads as "written on this node, no history from others" — exactly what such a file holds.
+        using var columns = connection.CreateCommand();
+        columns.Transaction = transaction;
+        columns.CommandText = "SELECT name FROM pragma_table_info('documents')";
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        using (var reader = columns.ExecuteReader())
+        {
+            while (reader.Read())
+            {
+                present.Add(reader.GetString(0));
+            }
+        }
+
+        if (!present.Contains("vv"))
+        {
+            SqliteDatabase.Execute(connection, "ALTER TABLE documents ADD COLUMN vv TEXT;", transaction);
+        }
+
+        if (!present.Contains("from_node"))
+        {
+            SqliteDatabase.Execute(connection, "ALTER TABLE documents ADD COLUMN from_node INTEGER;", transaction);
+        }
+    }
 
     private protected override void CreateSchema(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<CollectionDefinition> collections) =>
         CreateTables(connection, transaction);
@@ -58,31 +86,97 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
         ApplyInTransaction(connection, transaction, changes);
     }
 
+    /// <summary>
+    /// Applies a write made on this node; a change the version guard refuses (a state received from another node after
+    /// the change took its version is newer) is given a new version by <paramref name="restamp"/> and applied on top.
+    /// </summary>
+    internal void ApplyLocalWithin(SqliteConnection connection, SqliteTransaction transaction, EntityChange[] changes, Func<EntityChange, EntityChange> restamp)
+    {
+        ValidateChanges(changes);
+        using var upsert = new LocalUpsert(connection, transaction);
+        for (var i = 0; i < changes.Length; i++)
+        {
+            if (upsert.Execute(changes[i]) == 0)
+            {
+                changes[i] = restamp(changes[i]);
+                if (upsert.Execute(changes[i]) == 0)
+                {
+                    throw new InvalidOperationException($"The source refused '{changes[i].Key}' at the new version {changes[i].Version}; the clock did not observe the stored version.");
+                }
+            }
+        }
+    }
+
     private protected override void ApplyInTransaction(SqliteConnection connection, SqliteTransaction transaction, IReadOnlyList<EntityChange> changes)
     {
-        using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = """
-            INSERT INTO documents (collection, id, version, hash, bucket, deleted, origin, document, vector, edges)
-            VALUES ($c, $id, $v, $h, $b, $d, $o, $doc, $vec, $edges)
-            ON CONFLICT (collection, id) DO UPDATE SET
-                version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
-                origin = excluded.origin, document = excluded.document, vector = excluded.vector, edges = excluded.edges
-            WHERE excluded.version > documents.version
-            """;
-        var sync = new SyncParameters(command);
-        var doc = command.Parameters.Add("$doc", SqliteType.Blob);
-        var vec = command.Parameters.Add("$vec", SqliteType.Blob);
-        var edges = command.Parameters.Add("$edges", SqliteType.Blob);
+        using var upsert = new LocalUpsert(connection, transaction);
         foreach (var change in changes)
         {
-            sync.Bind(change);
-            var entity = change.Entity;
-            doc.Value = entity is null ? DBNull.Value : entity.Document.ToArray();
-            vec.Value = (object?)SqliteCodec.VectorToBlob(entity?.Vector ?? default) ?? DBNull.Value;
-            edges.Value = entity is null ? DBNull.Value : (object?)SqliteCodec.EdgesToBlob(entity.Edges) ?? DBNull.Value;
-            command.ExecuteNonQuery();
+            upsert.Execute(change);
         }
+    }
+
+    /// <summary>Binds the document columns of a change (key and <c>_sync</c> columns included).</summary>
+    internal sealed class DocumentParameters
+    {
+        private readonly SyncParameters _sync;
+        private readonly SqliteParameter _document;
+        private readonly SqliteParameter _vector;
+        private readonly SqliteParameter _edges;
+
+        public DocumentParameters(SqliteCommand command)
+        {
+            _sync = new SyncParameters(command);
+            _document = command.Parameters.Add("$doc", SqliteType.Blob);
+            _vector = command.Parameters.Add("$vec", SqliteType.Blob);
+            _edges = command.Parameters.Add("$edges", SqliteType.Blob);
+        }
+
+        public void Bind(EntityChange change)
+        {
+            _sync.Bind(change);
+            var entity = change.Entity;
+            _document.Value = entity is null ? DBNull.Value : entity.Document.ToArray();
+            _vector.Value = (object?)SqliteCodec.VectorToBlob(entity?.Vector ?? default) ?? DBNull.Value;
+            _edges.Value = entity is null ? DBNull.Value : (object?)SqliteCodec.EdgesToBlob(entity.Edges) ?? DBNull.Value;
+        }
+    }
+
+    /// <summary>The version-guarded upsert of a change written on this node.</summary>
+    private sealed class LocalUpsert : IDisposable
+    {
+        private readonly SqliteCommand _command;
+        private readonly DocumentParameters _parameters;
+
+        public LocalUpsert(SqliteConnection connection, SqliteTransaction transaction)
+        {
+            _command = connection.CreateCommand();
+            _command.Transaction = transaction;
+
+            // The causal history (vv) of the replaced state plus that state's own version becomes the history of the
+            // new one (JSON node → version, DESIGN.md §7). A node that only ever overwrites its own states keeps none.
+            _command.CommandText = """
+                INSERT INTO documents (collection, id, version, hash, bucket, deleted, origin, document, vector, edges)
+                VALUES ($c, $id, $v, $h, $b, $d, $o, $doc, $vec, $edges)
+                ON CONFLICT (collection, id) DO UPDATE SET
+                    version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
+                    origin = excluded.origin, document = excluded.document, vector = excluded.vector, edges = excluded.edges,
+                    vv = CASE WHEN documents.vv IS NULL AND (documents.version & 255) = (excluded.version & 255) THEN NULL
+                         ELSE json_set(COALESCE(documents.vv, '{}'), '$."' || (documents.version & 255) || '"', documents.version) END,
+                    from_node = NULL
+                WHERE excluded.version > documents.version
+                """;
+            _parameters = new DocumentParameters(_command);
+        }
+
+        /// <summary>Returns 1 when written, 0 when the version guard kept a newer stored state.</summary>
+        public int Execute(EntityChange change)
+        {
+            _parameters.Bind(change);
+            return _command.ExecuteNonQuery();
+        }
+
+        public void Dispose() => _command.Dispose();
     }
 
     private protected override void ComputeProjections(SqliteConnection connection, string collection, List<DigestRow> rows)

@@ -47,6 +47,7 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetServices<TransformRegistration>()));
         services.TryAddSingleton<ISyncManager>(sp => sp.GetRequiredService<SyncEngine>());
         services.TryAddSingleton<IChangeFeedWriter>(sp => sp.GetRequiredService<SyncEngine>());
+        services.TryAddSingleton<CrossStoreSync.Replication.IReplicationWriter>(sp => sp.GetRequiredService<SyncEngine>());
         services.TryAddSingleton<IConsistencyChecker>(sp => new ConsistencyChecker(
             sp.GetRequiredService<SyncEngine>(),
             sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),

@@ -82,3 +82,57 @@ public sealed class ChangeLogCorruptedException : CrossStoreSyncException
     /// <summary>The field that failed the check (for example <c>checksum</c>, <c>payload</c>).</summary>
     public string Field { get; }
 }
+
+/// <summary>The configured change log cannot exchange states with other nodes (it is not an <see cref="Log.IReplicationLog"/>).</summary>
+public sealed class ReplicationNotSupportedException : CrossStoreSyncException
+{
+    /// <summary>Creates the exception.</summary>
+    public ReplicationNotSupportedException(string message)
+        : base(message, operation: "replicate")
+    {
+    }
+}
+
+/// <summary>Why a batch of received states was refused.</summary>
+public enum ReplicationRejectReason
+{
+    /// <summary>A state's collection is not configured here or not exchanged with the sender.</summary>
+    Collection = 0,
+
+    /// <summary>A state fails the validation of a local write (key, size, vector, edges).</summary>
+    Invalid = 1,
+
+    /// <summary>A state's content hash differs from the hash of its content.</summary>
+    Hash = 2,
+
+    /// <summary>A state's version is further ahead of this node's clock than allowed.</summary>
+    ClockAhead = 3,
+
+    /// <summary>A state's history does not cover its version, or holds a newer entry than it.</summary>
+    History = 4,
+
+    /// <summary>A key appears twice in the batch.</summary>
+    DuplicateKey = 5,
+}
+
+/// <summary>A batch of received states was refused before anything was applied; the puller's cursor did not move.</summary>
+public sealed class ReplicationRejectedException : CrossStoreSyncException
+{
+    /// <summary>Creates the exception.</summary>
+    public ReplicationRejectedException(string message, ReplicationRejectReason reason, int fromNode, int index, EntityKey? key, Exception? innerException = null)
+        : base(message, key: key, operation: "replicate", innerException: innerException)
+    {
+        Reason = reason;
+        FromNode = fromNode;
+        Index = index;
+    }
+
+    /// <summary>Why.</summary>
+    public ReplicationRejectReason Reason { get; }
+
+    /// <summary>The node that sent the batch.</summary>
+    public int FromNode { get; }
+
+    /// <summary>The index of the offending state in the batch.</summary>
+    public int Index { get; }
+}

@@ -166,6 +166,13 @@ public enum SyncEventKind
     /// died). <see cref="SyncEvent.Count"/> is the number held now; <see cref="SyncEvent.Message"/> lists them.
     /// </summary>
     PartitionsChanged = 5,
+
+    /// <summary>
+    /// A state received from another node was concurrent with the one this node held (neither had seen the other); the
+    /// collection's resolver kept one and the other is recorded with the conflict. <see cref="SyncEvent.Key"/> is the
+    /// entity; <see cref="SyncEvent.Message"/> names the peer, the winner and the loser.
+    /// </summary>
+    ConflictDetected = 6,
 }
 
 /// <summary>An engine event.</summary>

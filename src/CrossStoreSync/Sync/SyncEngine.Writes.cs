@@ -56,14 +56,9 @@ internal sealed partial class SyncEngine
     {
         ArgumentOutOfRangeException.ThrowIfZero(changes.Length);
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        var newest = HlcTimestamp.Zero;
-        foreach (var change in changes)
-        {
-            newest = change.Version > newest ? change.Version : newest;
-        }
-
+        var newest = NewestVersion(changes);
         _clock.Observe(newest);
-        var ticket = await CommitAsync(changes, cancellationToken).ConfigureAwait(false);
+        var ticket = await CommitAsync(changes, null, restampable: false, cancellationToken).ConfigureAwait(false);
         return ticket with { Version = newest };
     }
 
@@ -161,29 +156,51 @@ internal sealed partial class SyncEngine
     }
 
     private ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, CancellationToken cancellationToken) =>
-        CommitAsync(changes, null, cancellationToken);
+        CommitAsync(changes, null, restampable: true, cancellationToken);
 
-    private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
+    private ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken) =>
+        CommitAsync(changes, checkpoint, restampable: true, cancellationToken);
+
+    /// <param name="changes">The changes; with a replication log, elements may be replaced by restamped ones.</param>
+    /// <param name="checkpoint">A checkpoint committed with them (coupled logs), or null.</param>
+    /// <param name="restampable">True for writes whose version the clock issued just now (application and feed writes):
+    /// a state received from another node in between may be newer, and the write then takes a new version on top of it.
+    /// False for writes that carry a chosen version (repairs), which must lose to anything newer.</param>
+    /// <param name="cancellationToken">Cancels the write before it is durable.</param>
+    private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, CancellationToken cancellationToken)
     {
         var topology = Topology;
         using var activity = SyncTelemetry.ActivitySource.StartActivity("crossstoresync.write");
         activity?.SetTag("crossstoresync.changes", changes.Length);
         var started = _time.GetTimestamp();
         var range = topology.Coupled is { } coupled
-            ? await AppendCoupledAsync(coupled, changes, checkpoint, cancellationToken).ConfigureAwait(false)
+            ? await AppendCoupledAsync(coupled, changes, checkpoint, restampable, cancellationToken).ConfigureAwait(false)
             : await AppendThenApplyAsync(topology, changes, cancellationToken).ConfigureAwait(false);
 
         AdvanceHead(range.Last);
         WakeDispatchers();
         _metrics.WriteDuration.Record(_time.GetElapsedTime(started).TotalSeconds);
-        return new SyncTicket(range, changes[^1].Version);
+        return new SyncTicket(range, NewestVersion(changes));
     }
 
-    private async ValueTask<LsnRange> AppendCoupledAsync(ISourceCoupledChangeLog coupled, EntityChange[] changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
+    private static HlcTimestamp NewestVersion(EntityChange[] changes)
+    {
+        var newest = HlcTimestamp.Zero;
+        foreach (var change in changes)
+        {
+            newest = change.Version > newest ? change.Version : newest;
+        }
+
+        return newest;
+    }
+
+    private async ValueTask<LsnRange> AppendCoupledAsync(ISourceCoupledChangeLog coupled, EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, CancellationToken cancellationToken)
     {
         try
         {
-            var range = await coupled.AppendAndApplyAsync(changes, checkpoint, cancellationToken).ConfigureAwait(false);
+            var range = restampable && coupled is IReplicationLog replication
+                ? await replication.AppendAndApplyAsync(changes, checkpoint, Restamp, cancellationToken).ConfigureAwait(false)
+                : await coupled.AppendAndApplyAsync(changes, checkpoint, cancellationToken).ConfigureAwait(false);
             _metrics.Appended.Add(changes.Length);
             return range;
         }

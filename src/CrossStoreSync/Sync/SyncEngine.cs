@@ -103,6 +103,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
 
             _clock.Observe(await topology.Log.GetMaxVersionAsync(cancellationToken).ConfigureAwait(false));
             Volatile.Write(ref _head, await topology.Log.GetLastLsnAsync(cancellationToken).ConfigureAwait(false));
+            _headWatch.Advance(Volatile.Read(ref _head));
             _sourcePipeline = ResiliencePipelines.ForSource(topology.Source.Name, _options, _time, _metrics, _logger);
             _resolver = new PendingResolver(topology, _sourcePipeline, _metrics, _logger) { StartupHead = Head };
             _topology = topology;
@@ -280,6 +281,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             var seen = Interlocked.CompareExchange(ref _head, lsn, current);
             if (seen == current)
             {
+                _headWatch.Advance(lsn);
                 return;
             }
 

@@ -76,4 +76,7 @@ internal static partial class SyncLog
 
     [LoggerMessage(2006, LogLevel.Warning, "Dispatcher {Store} (worker {Worker}) lost the lease of partitions [{Partitions}]; another worker took them over.")]
     public static partial void PartitionsLost(ILogger logger, string store, string worker, string partitions);
+
+    [LoggerMessage(7000, LogLevel.Warning, "Conflict on {Key} with node {PeerNodeId}: version {Loser} lost to {Winner} ({Resolution}); the losing state is recorded with the conflict.")]
+    public static partial void ConflictDetected(ILogger logger, string key, int peerNodeId, string loser, string winner, Log.ConflictResolutionKind resolution);
 }

@@ -39,6 +39,8 @@ internal sealed class SyncMetrics
         MigrationEntities = Meter.CreateCounter<long>("crossstoresync.migration.entities", "{entity}", "Entities a migration wrote or dead-lettered, by target and outcome.");
         MigrationBatchSize = Meter.CreateHistogram<int>("crossstoresync.migration.batch.size", "{entity}", "Batch sizes the migration's size controller chose.");
         MigrationBatchDuration = Meter.CreateHistogram<double>("crossstoresync.migration.batch.duration", "s", "Duration of one migration batch write, retries excluded.");
+        Replicated = Meter.CreateCounter<long>("crossstoresync.replication.states", "{state}", "States received from other nodes, by peer and outcome (written, merged, ignored).");
+        Conflicts = Meter.CreateCounter<long>("crossstoresync.replication.conflicts", "{conflict}", "Concurrent states detected between nodes, by collection and resolution.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
     }
@@ -77,6 +79,39 @@ internal sealed class SyncMetrics
 
     /// <summary>Migration batch write durations.</summary>
     public Histogram<double> MigrationBatchDuration { get; }
+
+    /// <summary>States received from other nodes; tags <c>peer</c> and <c>outcome</c>.</summary>
+    public Counter<long> Replicated { get; }
+
+    /// <summary>Conflicts detected; tags <c>collection</c> and <c>resolution</c>.</summary>
+    public Counter<long> Conflicts { get; }
+
+    public void RecordReplicated(string peer, int written, int merged, int ignored)
+    {
+        var tag = new KeyValuePair<string, object?>("peer", peer);
+        if (written > 0)
+        {
+            Replicated.Add(written, tag, new KeyValuePair<string, object?>("outcome", "written"));
+        }
+
+        if (merged > 0)
+        {
+            Replicated.Add(merged, tag, new KeyValuePair<string, object?>("outcome", "merged"));
+        }
+
+        if (ignored > 0)
+        {
+            Replicated.Add(ignored, tag, new KeyValuePair<string, object?>("outcome", "ignored"));
+        }
+    }
+
+    public void RecordConflict(string collection, Log.ConflictResolutionKind resolution) =>
+        Conflicts.Add(1, new KeyValuePair<string, object?>("collection", collection), new KeyValuePair<string, object?>("resolution", resolution switch
+        {
+            Log.ConflictResolutionKind.KeptLocal => "kept_local",
+            Log.ConflictResolutionKind.TookRemote => "took_remote",
+            _ => "resolved",
+        }));
 
     public void SetLagSource(Func<IReadOnlyList<StoreLag>> source) => _lagSource = source;
 

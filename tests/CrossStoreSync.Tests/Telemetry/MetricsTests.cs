@@ -29,6 +29,8 @@ public sealed class MetricsTests
         ["crossstoresync.migration.entities"] = "{entity}",
         ["crossstoresync.migration.batch.size"] = "{entity}",
         ["crossstoresync.migration.batch.duration"] = "s",
+        ["crossstoresync.replication.states"] = "{state}",
+        ["crossstoresync.replication.conflicts"] = "{conflict}",
     };
 
     [Fact]
