@@ -18,8 +18,9 @@ namespace CrossStoreSync.Benchmarks;
 /// (tests/CrossStoreSync.Qdrant.Fake, Kestrel HTTP/2 on 127.0.0.1) in the same process:
 /// <list type="bullet">
 /// <item><b>apply</b> — 256 entities (384-d cosine vectors) at a newer version. Baseline: raw Qdrant.Client calls doing
-/// the same protocol work by hand — read the stored versions, upsert the same points and payload with the same
-/// update filter, read the versions back — with the point ids and content hashes computed up front.
+/// the same protocol work by hand — map the keys to point ids, read the stored versions, upsert the same points and
+/// payload (raw vector copy, bucket, hash) with the same update filter, read the versions back. Both get the content
+/// hashes computed up front, as the engine hands them to a store.
 /// Adapter: <see cref="QdrantVectorStore.ApplyAsync"/>.</item>
 /// <item><b>scan</b> — the digests of 10,000 stored points, pages of 256. Baseline: a raw scroll loop with the same
 /// filter and selectors that reads each point's <c>_sync</c> fields and copies its vector out. Adapter:
@@ -28,7 +29,7 @@ namespace CrossStoreSync.Benchmarks;
 /// </list>
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Throughput, launchCount: 1, warmupCount: 3, iterationCount: 10)]
+[SimpleJob(RunStrategy.Throughput, launchCount: 1, warmupCount: 5, iterationCount: 20)]
 [GroupBenchmarksBy(BenchmarkLogicalGroupRule.ByCategory)]
 [CategoriesColumn]
 public class QdrantAdapterBenchmarks
@@ -45,9 +46,6 @@ public class QdrantAdapterBenchmarks
     private QdrantClient? _client;
     private SyncEntity[] _batch = [];
     private UInt128[] _hashes = [];
-    private PointId[] _ids = [];
-    private string[] _raw = [];
-    private uint[] _buckets = [];
     private long _ms = 1_700_000_000_000;
 
     [GlobalSetup]
@@ -68,9 +66,6 @@ public class QdrantAdapterBenchmarks
 
         _batch = all[..Batch];
         _hashes = _batch.Select(e => EntityChange.Upsert(e, new HlcTimestamp(_ms, 0, 1)).ContentHash).ToArray();
-        _ids = _batch.Select(e => PointIds.ToPointId(e.Key.Id)).ToArray();
-        _raw = _batch.Select(e => QdrantRecord.EncodeVector(e.Vector.Span)).ToArray();
-        _buckets = _batch.Select(e => KeyHash.Bucket(e.Key)).ToArray();
     }
 
     [GlobalCleanup]
@@ -89,7 +84,13 @@ public class QdrantAdapterBenchmarks
     public async Task<int> RawApply()
     {
         var version = new HlcTimestamp(Interlocked.Increment(ref _ms), 0, 1).Value;
-        var before = Versions(await _client!.RetrieveAsync(BenchmarkData.Collection, _ids, VersionOnly, NoVectors));
+        var ids = new PointId[Batch];
+        for (var i = 0; i < Batch; i++)
+        {
+            ids[i] = PointIds.ToPointId(_batch[i].Key.Id);
+        }
+
+        var before = Versions(await _client!.RetrieveAsync(BenchmarkData.Collection, ids, VersionOnly, NoVectors));
         var points = new List<PointStruct>(Batch);
         var guard = new Filter();
         for (var i = 0; i < Batch; i++)
@@ -108,24 +109,24 @@ public class QdrantAdapterBenchmarks
                     ["key"] = new Value { StringValue = _batch[i].Key.Id },
                     ["version"] = new Value { IntegerValue = version },
                     ["hash"] = new Value { StringValue = _hashes[i].ToString("x32", CultureInfo.InvariantCulture) },
-                    ["bucket"] = new Value { IntegerValue = _buckets[i] },
+                    ["bucket"] = new Value { IntegerValue = KeyHash.Bucket(_batch[i].Key) },
                     ["live"] = new Value { BoolValue = true },
                     ["deleted"] = new Value { BoolValue = false },
                     ["origin"] = new Value { NullValue = NullValue.NullValue },
-                    ["raw"] = new Value { StringValue = _raw[i] },
+                    ["raw"] = new Value { StringValue = QdrantRecord.EncodeVector(_batch[i].Vector.Span) },
                 },
             };
-            var point = new PointStruct { Id = _ids[i], Vectors = new Vectors { Vectors_ = new NamedVectors { Vectors = { [VectorName] = new Vector { Dense = dense } } } } };
+            var point = new PointStruct { Id = ids[i], Vectors = new Vectors { Vectors_ = new NamedVectors { Vectors = { [VectorName] = new Vector { Dense = dense } } } } };
             point.Payload.Add("_sync", new Value { StructValue = sync });
             points.Add(point);
 
-            var branch = new Filter { Must = { new Condition { HasId = new HasIdCondition { HasId = { _ids[i] } } } } };
-            branch.Must.Add(before.TryGetValue(_ids[i].Uuid, out var stored) ? Conditions.Match("_sync.version", stored) : Conditions.IsEmpty("_sync.version"));
+            var branch = new Filter { Must = { new Condition { HasId = new HasIdCondition { HasId = { ids[i] } } } } };
+            branch.Must.Add(before.TryGetValue(ids[i].Uuid, out var stored) ? Conditions.Match("_sync.version", stored) : Conditions.IsEmpty("_sync.version"));
             guard.Should.Add(new Condition { Filter = branch });
         }
 
         await _client.UpsertAsync(BenchmarkData.Collection, points, guard, wait: true);
-        var after = Versions(await _client.RetrieveAsync(BenchmarkData.Collection, _ids, VersionOnly, NoVectors));
+        var after = Versions(await _client.RetrieveAsync(BenchmarkData.Collection, ids, VersionOnly, NoVectors));
         return after.Count;
     }
 

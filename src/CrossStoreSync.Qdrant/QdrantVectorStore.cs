@@ -154,16 +154,22 @@ public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
 
     private async Task ApplyGuardedAsync(CollectionState state, List<EntityChange> changes, CancellationToken cancellationToken)
     {
-        var pending = changes;
+        // The point id (a SHA-1 name-based UUID) is computed once per change, not at every step of every round.
+        var pending = new List<Pending>(changes.Count);
+        foreach (var change in changes)
+        {
+            pending.Add(new Pending(change, PointIds.For(change.Key.Id)));
+        }
+
         for (var round = 1; round <= MaxGuardRounds; round++)
         {
             var stored = await ReadVersionsAsync(state, pending, cancellationToken).ConfigureAwait(false);
-            var winners = new List<EntityChange>(pending.Count);
-            foreach (var change in pending)
+            var winners = new List<Pending>(pending.Count);
+            foreach (var p in pending)
             {
-                if (stored.GetValueOrDefault(PointIds.For(change.Key.Id)) is not { } version || change.Version.Value > version)
+                if (stored.GetValueOrDefault(p.PointId) is not { } version || p.Change.Version.Value > version)
                 {
-                    winners.Add(change);
+                    winners.Add(p);
                 }
             }
 
@@ -182,11 +188,11 @@ public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
             // A point whose guard failed still holds an older version than ours: someone wrote it in between.
             var after = await ReadVersionsAsync(state, winners, cancellationToken).ConfigureAwait(false);
             pending = [];
-            foreach (var change in winners)
+            foreach (var p in winners)
             {
-                if (after.GetValueOrDefault(PointIds.For(change.Key.Id)) is not { } version || version < change.Version.Value)
+                if (after.GetValueOrDefault(p.PointId) is not { } version || version < p.Change.Version.Value)
                 {
-                    pending.Add(change);
+                    pending.Add(p);
                 }
             }
 
@@ -200,20 +206,20 @@ public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
 
         throw new QdrantException(
             $"Qdrant store '{Name}': {pending.Count} point(s) of '{state.Collection}' kept changing under the version guard for {MaxGuardRounds} rounds.",
-            true, null, null, Name, state.QdrantName, pending[0].Key, "apply");
+            true, null, null, Name, state.QdrantName, pending[0].Change.Key, "apply");
     }
 
     /// <summary>Reads the stored <c>_sync.version</c> of the changes' points; absent points and points without one map to null.</summary>
-    private async Task<Dictionary<string, long?>> ReadVersionsAsync(CollectionState state, List<EntityChange> changes, CancellationToken cancellationToken)
+    private async Task<Dictionary<string, long?>> ReadVersionsAsync(CollectionState state, List<Pending> changes, CancellationToken cancellationToken)
     {
         var ids = new List<PointId>(changes.Count);
         foreach (var change in changes)
         {
-            ids.Add(PointIds.ToPointId(change.Key.Id));
+            ids.Add(new PointId { Uuid = change.PointId });
         }
 
         var points = await _calls.CallAsync(
-            "apply", state.QdrantName, changes.Count == 1 ? changes[0].Key : null, (state.QdrantName, ids),
+            "apply", state.QdrantName, changes.Count == 1 ? changes[0].Change.Key : null, (state.QdrantName, ids),
             static (client, s, ct) => client.RetrieveAsync(s.QdrantName, s.ids, VersionOnly, NoVectors, cancellationToken: ct),
             cancellationToken).ConfigureAwait(false);
         var result = new Dictionary<string, long?>(changes.Count, StringComparer.Ordinal);
@@ -226,26 +232,28 @@ public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
         return result;
     }
 
-    private Task UpsertAsync(CollectionState state, List<EntityChange> changes, Dictionary<string, long?> stored, CancellationToken cancellationToken)
+    private Task UpsertAsync(CollectionState state, List<Pending> changes, Dictionary<string, long?> stored, CancellationToken cancellationToken)
     {
         var points = new List<PointStruct>(changes.Count);
         var guard = new List<(PointId, long?)>(changes.Count);
         foreach (var change in changes)
         {
-            var point = ToPoint(state, change);
+            var point = ToPoint(state, change.Change, change.PointId);
             points.Add(point);
-            guard.Add((point.Id, stored.GetValueOrDefault(PointIds.For(change.Key.Id))));
+            guard.Add((point.Id, stored.GetValueOrDefault(change.PointId)));
         }
 
         // wait: true, so the write is visible to the re-read of the guard and to the caller's next read.
         return _calls.CallAsync(
-            "apply", state.QdrantName, changes.Count == 1 ? changes[0].Key : null, (state.QdrantName, points, Guard: SyncFilters.VersionGuard(guard)),
+            "apply", state.QdrantName, changes.Count == 1 ? changes[0].Change.Key : null, (state.QdrantName, points, Guard: SyncFilters.VersionGuard(guard)),
             static (client, s, ct) => client.UpsertAsync(s.QdrantName, s.points, s.Guard, wait: true, cancellationToken: ct),
             cancellationToken);
     }
 
     /// <summary>The point a change writes: the vector (none for tombstones and vector-less entities) and the <c>_sync</c> payload.</summary>
-    internal static PointStruct ToPoint(CollectionState state, EntityChange change)
+    internal static PointStruct ToPoint(CollectionState state, EntityChange change) => ToPoint(state, change, PointIds.For(change.Key.Id));
+
+    private static PointStruct ToPoint(CollectionState state, EntityChange change, string pointId)
     {
         var vector = change.Entity?.Vector ?? default;
         var named = new NamedVectors();
@@ -263,7 +271,7 @@ public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
 
         // A point must carry a vectors message even when it has no vector (Qdrant: "Expected some vectors"); an empty
         // set of named vectors is how a tombstone says "none".
-        var point = new PointStruct { Id = PointIds.ToPointId(change.Key.Id), Vectors = new Vectors { Vectors_ = named } };
+        var point = new PointStruct { Id = new PointId { Uuid = pointId }, Vectors = new Vectors { Vectors_ = named } };
         var raw = !vector.IsEmpty && state.Distance == VectorDistance.Cosine ? QdrantRecord.EncodeVector(vector.Span) : null;
         SyncPayload.Write(point.Payload, change, live: !vector.IsEmpty, raw);
         return point;
@@ -282,6 +290,9 @@ public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
 
     private SyncStoreException Permanent(string message, string operation, EntityKey? key = null) =>
         new($"Qdrant store '{Name}': {message}", false, Name, key, operation);
+
+    /// <summary>A change of a batch with its point id.</summary>
+    private readonly record struct Pending(EntityChange Change, string PointId);
 
     /// <summary>An entity collection as this store maps it to Qdrant.</summary>
     internal sealed record CollectionState(string Collection, string QdrantName, string VectorName, int Dimension, VectorDistance Distance);

@@ -18,6 +18,9 @@ internal sealed class FakeCollection(Dictionary<string, (int Size, Distance Dist
     /// <summary>Points by id; ordinal order of the lowercase hyphenated UUIDs is Qdrant's id order.</summary>
     public SortedDictionary<string, FakePoint> Points { get; } = new(StringComparer.Ordinal);
 
+    /// <summary>The ids of <see cref="Points"/> again, as a set that can start an ordered walk at a scroll offset.</summary>
+    private readonly SortedSet<string> _ids = new(StringComparer.Ordinal);
+
     /// <summary>Payload indexes: field → type.</summary>
     public Dictionary<string, FieldType> Indexes { get; } = new(StringComparer.Ordinal);
 
@@ -95,6 +98,7 @@ internal sealed class FakeCollection(Dictionary<string, (int Size, Distance Dist
                 }
 
                 Points[point.Id] = point;
+                _ids.Add(point.Id);
             }
         }
     }
@@ -187,9 +191,13 @@ internal sealed class FakeCollection(Dictionary<string, (int Size, Distance Dist
         var response = new ScrollResponse();
         lock (_lock)
         {
-            foreach (var (id, point) in Points)
+            IEnumerable<string> ids = offset is null ? _ids
+                : _ids.Count == 0 || string.CompareOrdinal(offset, _ids.Max) > 0 ? []
+                : _ids.GetViewBetween(offset, _ids.Max!);
+            foreach (var id in ids)
             {
-                if ((offset is not null && string.CompareOrdinal(id, offset) < 0) || !FakeFilter.Matches(request.Filter, id, point.Payload))
+                var point = Points[id];
+                if (!FakeFilter.Matches(request.Filter, id, point.Payload))
                 {
                     continue;
                 }
@@ -263,7 +271,9 @@ internal sealed class FakeCollection(Dictionary<string, (int Size, Distance Dist
                 case PointsSelector.PointsSelectorOneOfOneofCase.Points:
                     foreach (var id in request.Points.Points.Ids)
                     {
-                        Points.Remove(FakeIds.Parse(id));
+                        var text = FakeIds.Parse(id);
+                        Points.Remove(text);
+                        _ids.Remove(text);
                     }
 
                     break;
@@ -271,6 +281,7 @@ internal sealed class FakeCollection(Dictionary<string, (int Size, Distance Dist
                     foreach (var id in Points.Where(p => FakeFilter.Matches(request.Points.Filter, p.Key, p.Value.Payload)).Select(p => p.Key).ToList())
                     {
                         Points.Remove(id);
+                        _ids.Remove(id);
                     }
 
                     break;
