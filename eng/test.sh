@@ -2,8 +2,8 @@
 # Runs every test of the repository on a fresh machine: installs and starts what the tests need, then `dotnet test`.
 # Prints a plain "N passed, N failed" line at the end and exits non-zero when a test failed or none ran.
 #
-# SQLite is embedded; PostgreSQL and the SurrealDB engine are installed (when missing) and started here; the crash
-# tests start their own child processes (see eng/README.md).
+# SQLite is embedded; PostgreSQL, the SurrealDB engine and the Cypher linter are installed (when missing) and started
+# here; the crash tests start their own child processes (see eng/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,19 +18,28 @@ fi
 
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 
-# SurrealDB test host (tests/CrossStoreSync.SurrealDb.Tests start it): the real SurrealDB 3 engine from npm
-# @surrealdb/node, installed from the committed lockfile. Without it those tests fail with the reason.
-surreal_host="eng/surrealdb-host"
-if [ ! -d "$surreal_host/node_modules/@surrealdb/node" ]; then
+# Node packages the tests use, installed from the committed lockfiles when missing (Node.js 20+):
+# - eng/surrealdb-host: the real SurrealDB 3 engine from npm @surrealdb/node (tests/CrossStoreSync.SurrealDb.Tests
+#   start it);
+# - eng/cypher-lint: Neo4j's Cypher parser and semantic analysis from npm @neo4j-cypher/language-support
+#   (tests/CrossStoreSync.Neo4j.Tests check every statement of the Neo4j adapter with it).
+# Without them those tests fail with the reason.
+npm_ci() {
+  local dir="$1" marker="$2"
+  if [ -d "$dir/node_modules/$marker" ]; then
+    return 0
+  fi
   if ! command -v npm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
     (apt-get update && apt-get install -y nodejs npm) >/dev/null || true
   fi
   if command -v npm >/dev/null 2>&1; then
-    (cd "$surreal_host" && npm ci --no-audit --no-fund) || echo "npm ci in $surreal_host failed; the SurrealDB tests will fail." >&2
+    (cd "$dir" && npm ci --no-audit --no-fund) || echo "npm ci in $dir failed; the tests that need it will fail." >&2
   else
-    echo "Node.js/npm not found and could not be installed: the SurrealDB tests will fail. Install Node.js 20+." >&2
+    echo "Node.js/npm not found and could not be installed: the tests that need $dir will fail. Install Node.js 20+." >&2
   fi
-fi
+}
+npm_ci eng/surrealdb-host "@surrealdb/node"
+npm_ci eng/cypher-lint "@neo4j-cypher/language-support"
 
 # PostgreSQL 15 for tests/CrossStoreSync.PostgreSql.Tests: installed from Debian packages when missing and started on a
 # private port (eng/postgres.sh). CSS_PG_CONNECTION points the tests at another server instead.

@@ -9,14 +9,15 @@ using CrossStoreSync.Sync;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Qdrant.Client;
 
 namespace RagMemory;
 
 /// <summary>
 /// An AI-memory app in miniature: text chunks kept in SurrealDB (source of truth), their embeddings in Qdrant and their
 /// relationships in Neo4j, all through one <c>AddCrossStoreSync</c>. Settings come from appsettings.json, then
-/// environment variables (<c>RagMemory__Qdrant__BaseAddress=...</c>), then the command line
-/// (<c>--RagMemory:Qdrant:BaseAddress=...</c>).
+/// environment variables (<c>RagMemory__Qdrant__Address=...</c>), then the command line
+/// (<c>--RagMemory:Qdrant:Address=...</c>).
 /// </summary>
 public static class RagMemoryApp
 {
@@ -36,7 +37,7 @@ public static class RagMemoryApp
         var timeout = settings.GetValue("ProbeTimeout", TimeSpan.FromSeconds(3));
         var probes = await Task.WhenAll(
             ProbeAsync("SurrealDB (source of truth)", surreal["Endpoint"], "health", timeout),
-            ProbeAsync("Qdrant (vectors)", qdrant["BaseAddress"], string.Empty, timeout),
+            ProbeQdrantAsync("Qdrant (vectors)", qdrant["Address"], timeout),
             ProbeAsync("Neo4j (graph)", neo4j["BaseAddress"], string.Empty, timeout));
         foreach (var probe in probes)
         {
@@ -130,6 +131,29 @@ public static class RagMemoryApp
 
         output.WriteLine("Stores disagree with the source of truth.");
         return 1;
+    }
+
+    /// <summary>Qdrant's gRPC health check (it needs no API key): an HTTP/1.1 request cannot tell whether a gRPC port answers.</summary>
+    private static async Task<(string Name, string Address, string? Error)> ProbeQdrantAsync(string name, string? address, TimeSpan timeout)
+    {
+        if (!Uri.TryCreate(address, UriKind.Absolute, out var uri))
+        {
+            return (name, address ?? "(not set)", "no valid URL configured");
+        }
+
+        using var client = new QdrantClient(uri);
+        using var deadline = new CancellationTokenSource(timeout);
+        try
+        {
+            await client.HealthAsync(deadline.Token).ConfigureAwait(false);
+            return (name, uri.ToString(), null);
+        }
+        catch (Grpc.Core.RpcException ex)
+        {
+            return (name, uri.ToString(), deadline.IsCancellationRequested
+                ? $"no answer within {timeout.TotalSeconds:0.#} s"
+                : $"{ex.StatusCode}: {ex.Status.DebugException?.Message ?? ex.Status.Detail}");
+        }
     }
 
     private static async Task<(string Name, string Address, string? Error)> ProbeAsync(string name, string? address, string path, TimeSpan timeout)

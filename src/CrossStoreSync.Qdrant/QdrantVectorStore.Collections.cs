@@ -1,7 +1,8 @@
-using System.Text.Json;
 using CrossStoreSync.Errors;
 using CrossStoreSync.Qdrant.Internal;
 using CrossStoreSync.Stores;
+using Grpc.Core;
+using Qdrant.Client.Grpc;
 
 namespace CrossStoreSync.Qdrant;
 
@@ -46,77 +47,85 @@ public sealed partial class QdrantVectorStore
 
     private async Task CheckServerVersionAsync(CancellationToken cancellationToken)
     {
-        using var root = await _http.SendAsync(HttpMethod.Get, string.Empty, null, "initialize", null, cancellationToken).ConfigureAwait(false);
-        var text = root!.RootElement.TryGetProperty("version", out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        var health = await _calls.CallAsync("initialize", null, null, 0, static (client, _, ct) => client.HealthAsync(ct), cancellationToken).ConfigureAwait(false);
+        var text = string.IsNullOrEmpty(health.Version) ? null : health.Version;
         QdrantLog.ServerVersion(_logger, Name, text ?? "unknown");
 
         // Development builds report names such as "master"; only a parseable release number is checked.
         if (text is not null && Version.TryParse(text.Split('-')[0], out var version) && version < MinimumServer)
         {
-            throw Permanent($"Qdrant {text} is too old: the version guard needs update_filter, available from Qdrant {MinimumServer}.", "initialize");
+            throw Permanent($"Qdrant {text} is too old: the version guard needs the upsert's update filter, available from Qdrant {MinimumServer}.", "initialize");
         }
     }
 
     private async Task EnsureCollectionAsync(CollectionState state, CancellationToken cancellationToken)
     {
-        var path = "collections/" + state.QdrantName;
-        var info = await _http.SendAsync(HttpMethod.Get, path, null, "initialize", null, cancellationToken, notFoundIsNull: true).ConfigureAwait(false);
+        var info = await TryGetCollectionAsync(state, cancellationToken).ConfigureAwait(false);
         if (info is null)
         {
-            var body = JsonBody.Write(state, static (w, s) =>
-            {
-                w.WriteStartObject();
-                w.WriteStartObject("vectors");
-                w.WriteStartObject(s.VectorName);
-                w.WriteNumber("size", s.Dimension);
-                w.WriteString("distance", DistanceName(s.Distance));
-                w.WriteEndObject();
-                w.WriteEndObject();
-                w.WriteEndObject();
-            });
+            var vectors = new VectorParamsMap { Map = { [state.VectorName] = new VectorParams { Size = (ulong)state.Dimension, Distance = DistanceOf(state.Distance) } } };
             try
             {
-                using var created = await _http.SendAsync(HttpMethod.Put, path, body, "initialize", null, cancellationToken).ConfigureAwait(false);
-                QdrantLog.CollectionCreated(_logger, Name, state.QdrantName, state.VectorName, state.Dimension, DistanceName(state.Distance));
+                await _calls.CallAsync(
+                    "initialize", state.QdrantName, null, (state.QdrantName, vectors),
+                    static async (client, s, ct) =>
+                    {
+                        await client.CreateCollectionAsync(s.QdrantName, s.vectors, cancellationToken: ct).ConfigureAwait(false);
+                        return true;
+                    },
+                    cancellationToken).ConfigureAwait(false);
+                QdrantLog.CollectionCreated(_logger, Name, state.QdrantName, state.VectorName, state.Dimension, state.Distance.ToString());
                 return;
             }
-            catch (QdrantException ex) when (ex.StatusCode == 409)
+            catch (QdrantException ex) when (ex.StatusCode == StatusCode.AlreadyExists)
             {
                 // Another process created it between our read and our create: check what it created.
             }
 
-            info = await _http.SendAsync(HttpMethod.Get, path, null, "initialize", null, cancellationToken).ConfigureAwait(false);
+            info = await TryGetCollectionAsync(state, cancellationToken).ConfigureAwait(false)
+                ?? throw Permanent($"Qdrant collection '{state.QdrantName}' was reported as existing, then as missing.", "initialize");
         }
 
-        using (info)
+        CheckExistingConfig(state, info);
+    }
+
+    private async Task<CollectionInfo?> TryGetCollectionAsync(CollectionState state, CancellationToken cancellationToken)
+    {
+        try
         {
-            CheckExistingConfig(state, info!.RootElement.GetProperty("result"));
+            return await _calls.CallAsync(
+                "initialize", state.QdrantName, null, state.QdrantName,
+                static (client, name, ct) => client.GetCollectionInfoAsync(name, ct),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (QdrantException ex) when (ex.StatusCode == StatusCode.NotFound)
+        {
+            return null;
         }
     }
 
-    private void CheckExistingConfig(CollectionState state, JsonElement result)
+    private void CheckExistingConfig(CollectionState state, CollectionInfo info)
     {
-        if (!result.TryGetProperty("config", out var config) || !config.TryGetProperty("params", out var parameters) || !parameters.TryGetProperty("vectors", out var vectors) || vectors.ValueKind != JsonValueKind.Object)
+        var vectors = info.Config?.Params?.VectorsConfig;
+        if (vectors is null || vectors.ConfigCase == VectorsConfig.ConfigOneofCase.None)
         {
             throw Permanent($"Qdrant collection '{state.QdrantName}' reports no vector configuration.", "initialize");
         }
 
-        if (vectors.TryGetProperty("size", out _))
+        if (vectors.ConfigCase == VectorsConfig.ConfigOneofCase.Params)
         {
-            throw Permanent($"Qdrant collection '{state.QdrantName}' exists with a single unnamed vector; this store needs the named vector '{state.VectorName}' (size {state.Dimension}, {DistanceName(state.Distance)}). Use another collection or CollectionPrefix.", "initialize");
+            throw Permanent($"Qdrant collection '{state.QdrantName}' exists with a single unnamed vector; this store needs the named vector '{state.VectorName}' (size {state.Dimension}, {state.Distance}). Use another collection or CollectionPrefix.", "initialize");
         }
 
-        if (!vectors.TryGetProperty(state.VectorName, out var vector))
+        if (!vectors.ParamsMap.Map.TryGetValue(state.VectorName, out var vector))
         {
             throw Permanent($"Qdrant collection '{state.QdrantName}' exists without the named vector '{state.VectorName}'.", "initialize");
         }
 
-        var size = vector.TryGetProperty("size", out var s) && s.TryGetInt32(out var parsed) ? parsed : -1;
-        var distance = vector.TryGetProperty("distance", out var d) ? d.GetString() : null;
-        if (size != state.Dimension || !string.Equals(distance, DistanceName(state.Distance), StringComparison.Ordinal))
+        if (vector.Size != (ulong)state.Dimension || vector.Distance != DistanceOf(state.Distance))
         {
             throw Permanent(
-                $"Qdrant collection '{state.QdrantName}' exists with vector '{state.VectorName}' of size {size} and distance {distance}, but collection '{state.Collection}' is configured with size {state.Dimension} and distance {DistanceName(state.Distance)}. Use a new collection (re-embedding) instead of changing it in place.",
+                $"Qdrant collection '{state.QdrantName}' exists with vector '{state.VectorName}' of size {vector.Size} and distance {vector.Distance}, but collection '{state.Collection}' is configured with size {state.Dimension} and distance {state.Distance}. Use a new collection (re-embedding) instead of changing it in place.",
                 "initialize");
         }
     }
@@ -124,23 +133,19 @@ public sealed partial class QdrantVectorStore
     private async Task EnsureIndexesAsync(CollectionState state, CancellationToken cancellationToken)
     {
         // Creating an index that exists is accepted by Qdrant, so this is idempotent.
-        (string Field, string Schema)[] indexes =
+        (string Field, PayloadSchemaType Schema)[] indexes =
         [
-            (SyncPayload.BucketPath, "integer"),
-            (SyncPayload.VersionPath, "integer"),
-            (SyncPayload.LivePath, "bool"),
-            (SyncPayload.OriginPath, "keyword"),
+            (SyncPayload.BucketPath, PayloadSchemaType.Integer),
+            (SyncPayload.VersionPath, PayloadSchemaType.Integer),
+            (SyncPayload.LivePath, PayloadSchemaType.Bool),
+            (SyncPayload.OriginPath, PayloadSchemaType.Keyword),
         ];
         foreach (var (field, schema) in indexes)
         {
-            var body = JsonBody.Write((field, schema), static (w, s) =>
-            {
-                w.WriteStartObject();
-                w.WriteString("field_name", s.field);
-                w.WriteString("field_schema", s.schema);
-                w.WriteEndObject();
-            });
-            using var _ = await _http.SendAsync(HttpMethod.Put, $"collections/{state.QdrantName}/index?wait=true", body, "initialize", null, cancellationToken).ConfigureAwait(false);
+            await _calls.CallAsync(
+                "initialize", state.QdrantName, null, (state.QdrantName, field, schema),
+                static (client, s, ct) => client.CreatePayloadIndexAsync(s.QdrantName, s.field, s.schema, wait: true, cancellationToken: ct),
+                cancellationToken).ConfigureAwait(false);
         }
     }
 }

@@ -1,8 +1,9 @@
+using System.Globalization;
 using System.Runtime.CompilerServices;
-using System.Text.Json;
 using CrossStoreSync.Model;
 using CrossStoreSync.Qdrant.Internal;
 using CrossStoreSync.Stores;
+using Qdrant.Client.Grpc;
 
 namespace CrossStoreSync.Qdrant;
 
@@ -20,26 +21,23 @@ public sealed partial class QdrantVectorStore
             return result;
         }
 
+        var selectors = Selectors(state.VectorName);
         for (var start = 0; start < ids.Count; start += _options.BatchSize)
         {
             var end = Math.Min(ids.Count, start + _options.BatchSize);
-            var body = JsonBody.Write((ids, start, end, state.VectorName), static (w, s) =>
+            var pointIds = new List<PointId>(end - start);
+            for (var i = start; i < end; i++)
             {
-                w.WriteStartObject();
-                w.WriteStartArray("ids");
-                for (var i = s.start; i < s.end; i++)
-                {
-                    w.WriteStringValue(PointIds.For(s.ids[i]));
-                }
+                pointIds.Add(PointIds.ToPointId(ids[i]));
+            }
 
-                w.WriteEndArray();
-                WriteSelectors(w, s.VectorName);
-                w.WriteEndObject();
-            });
-            using var response = await _http.SendAsync(HttpMethod.Post, $"collections/{state.QdrantName}/points", body, "read digests", null, cancellationToken).ConfigureAwait(false);
-            foreach (var element in response!.RootElement.GetProperty("result").EnumerateArray())
+            var points = await _calls.CallAsync(
+                "read digests", state.QdrantName, null, (state.QdrantName, pointIds, selectors),
+                static (client, s, ct) => client.RetrieveAsync(s.QdrantName, s.pointIds, s.selectors.Payload, s.selectors.Vectors, cancellationToken: ct),
+                cancellationToken).ConfigureAwait(false);
+            foreach (var point in points)
             {
-                var record = QdrantRecord.Parse(element, state.VectorName);
+                var record = QdrantRecord.Parse(point, state.VectorName);
                 if (record.IsLive)
                 {
                     result.Add(record.ToDigest(collection, state.Distance));
@@ -52,8 +50,8 @@ public sealed partial class QdrantVectorStore
 
     /// <summary>
     /// Scrolls the live points of a collection whose bucket is in <paramref name="range"/>, one page of
-    /// <see cref="QdrantVectorStoreOptions.BatchSize"/> at a time (ordered by point id, resumed from
-    /// <c>next_page_offset</c>), so memory stays constant.
+    /// <see cref="QdrantVectorStoreOptions.BatchSize"/> at a time (ordered by point id, resumed from the page's
+    /// next offset), so memory stays constant.
     /// </summary>
     public async IAsyncEnumerable<EntityDigest> ScanDigestsAsync(string collection, BucketRange range, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -63,52 +61,27 @@ public sealed partial class QdrantVectorStore
             yield break;
         }
 
-        string? offset = null;
+        var filter = SyncFilters.LiveInBuckets(range);
+        var selectors = Selectors(state.VectorName);
+        PointId? offset = null;
         do
         {
-            var body = JsonBody.Write((offset, range, state.VectorName, _options.BatchSize), static (w, s) =>
+            var page = await _calls.CallAsync(
+                "scan digests", state.QdrantName, null, (state.QdrantName, filter, Limit: (uint)_options.BatchSize, offset, selectors),
+                static (client, s, ct) => client.ScrollAsync(s.QdrantName, s.filter, s.Limit, s.offset, s.selectors.Payload, s.selectors.Vectors, cancellationToken: ct),
+                cancellationToken).ConfigureAwait(false);
+            var digests = new List<EntityDigest>(page.Result.Count);
+            foreach (var point in page.Result)
             {
-                w.WriteStartObject();
-                w.WriteNumber("limit", s.BatchSize);
-                if (s.offset is not null)
+                var record = QdrantRecord.Parse(point, state.VectorName);
+                if (record.IsLive && range.Contains(record.Bucket))
                 {
-                    w.WriteString("offset", s.offset);
+                    digests.Add(record.ToDigest(collection, state.Distance));
                 }
-
-                w.WriteStartObject("filter");
-                w.WriteStartArray("must");
-                w.WriteStartObject();
-                w.WriteString("key", SyncPayload.BucketPath);
-                w.WriteStartObject("range");
-                w.WriteNumber("gte", s.range.First);
-                w.WriteNumber("lte", s.range.Last);
-                w.WriteEndObject();
-                w.WriteEndObject();
-                JsonBody.MatchCondition(w, SyncPayload.LivePath, true);
-                w.WriteEndArray();
-                w.WriteEndObject();
-                WriteSelectors(w, s.VectorName);
-                w.WriteEndObject();
-            });
-            var page = new List<EntityDigest>(_options.BatchSize);
-            using (var response = await _http.SendAsync(HttpMethod.Post, $"collections/{state.QdrantName}/points/scroll", body, "scan digests", null, cancellationToken).ConfigureAwait(false))
-            {
-                var result = response!.RootElement.GetProperty("result");
-                foreach (var element in result.GetProperty("points").EnumerateArray())
-                {
-                    var record = QdrantRecord.Parse(element, state.VectorName);
-                    if (record.IsLive && range.Contains(record.Bucket))
-                    {
-                        page.Add(record.ToDigest(collection, state.Distance));
-                    }
-                }
-
-                offset = result.TryGetProperty("next_page_offset", out var next) && next.ValueKind != JsonValueKind.Null
-                    ? next.ValueKind == JsonValueKind.String ? next.GetString() : next.GetRawText()
-                    : null;
             }
 
-            foreach (var digest in page)
+            offset = page.NextPageOffset;
+            foreach (var digest in digests)
             {
                 yield return digest;
             }
@@ -125,18 +98,7 @@ public sealed partial class QdrantVectorStore
             return 0;
         }
 
-        var body = JsonBody.Write(0, static (w, _) =>
-        {
-            w.WriteStartObject();
-            w.WriteStartObject("filter");
-            w.WriteStartArray("must");
-            JsonBody.MatchCondition(w, SyncPayload.LivePath, true);
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteBoolean("exact", true);
-            w.WriteEndObject();
-        });
-        return await CountAsync(state, body, "count", cancellationToken).ConfigureAwait(false);
+        return await CountAsync(state, SyncFilters.Live(), "count", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -152,32 +114,29 @@ public sealed partial class QdrantVectorStore
             return 0;
         }
 
-        var filter = JsonBody.Write(origin, static (w, o) =>
-        {
-            w.WriteStartObject();
-            w.WriteStartObject("filter");
-            w.WriteStartArray("must");
-            JsonBody.MatchCondition(w, SyncPayload.OriginPath, o);
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteEndObject();
-        });
+        var filter = SyncFilters.Origin(origin);
         var count = await CountAsync(state, filter, "remove by origin", cancellationToken).ConfigureAwait(false);
         if (count > 0)
         {
-            using var _ = await _http.SendAsync(HttpMethod.Post, $"collections/{state.QdrantName}/points/delete?wait=true", filter, "remove by origin", null, cancellationToken).ConfigureAwait(false);
+            await _calls.CallAsync(
+                "remove by origin", state.QdrantName, null, (state.QdrantName, filter),
+                static (client, s, ct) => client.DeleteAsync(s.QdrantName, s.filter, wait: true, cancellationToken: ct),
+                cancellationToken).ConfigureAwait(false);
         }
 
         return count;
     }
 
-    private async Task<long> CountAsync(CollectionState state, ReadOnlyMemory<byte> body, string operation, CancellationToken cancellationToken)
+    private async Task<long> CountAsync(CollectionState state, Filter filter, string operation, CancellationToken cancellationToken)
     {
-        using var response = await _http.SendAsync(HttpMethod.Post, $"collections/{state.QdrantName}/points/count", body, operation, null, cancellationToken).ConfigureAwait(false);
-        return response!.RootElement.GetProperty("result").GetProperty("count").GetInt64();
+        var count = await _calls.CallAsync(
+            operation, state.QdrantName, null, (state.QdrantName, filter),
+            static (client, s, ct) => client.CountAsync(s.QdrantName, s.filter, exact: true, cancellationToken: ct),
+            cancellationToken).ConfigureAwait(false);
+        return (long)count;
     }
 
-    /// <summary>Searches with Qdrant's universal query endpoint (<c>POST /points/query</c>), over live points only.</summary>
+    /// <summary>Searches with Qdrant's universal query (nearest to <paramref name="query"/>), over live points only.</summary>
     /// <exception cref="ArgumentException">The query's dimension differs from the collection's, or the collection has no vectors.</exception>
     /// <exception cref="QdrantException">Qdrant failed.</exception>
     public async ValueTask<IReadOnlyList<VectorMatch>> SearchAsync(string collection, ReadOnlyMemory<float> query, int limit, CancellationToken cancellationToken)
@@ -185,53 +144,38 @@ public sealed partial class QdrantVectorStore
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         if (!_collections.TryGetValue(collection, out var state) || state.Dimension != query.Length)
         {
-            throw new ArgumentException($"Query has dimension {query.Length}; collection '{collection}' in store '{Name}' expects {(state is null ? "no vectors (not configured)" : state.Dimension.ToString(System.Globalization.CultureInfo.InvariantCulture))}.", nameof(query));
+            throw new ArgumentException($"Query has dimension {query.Length}; collection '{collection}' in store '{Name}' expects {(state is null ? "no vectors (not configured)" : state.Dimension.ToString(CultureInfo.InvariantCulture))}.", nameof(query));
         }
 
-        var body = JsonBody.Write((query, limit, state.VectorName), static (w, s) =>
+        var nearest = new Query { Nearest = new VectorInput { Dense = new DenseVector() } };
+        foreach (var x in query.Span)
         {
-            w.WriteStartObject();
-            w.WriteStartArray("query");
-            foreach (var x in s.query.Span)
-            {
-                w.WriteNumberValue(x);
-            }
+            nearest.Nearest.Dense.Data.Add(x);
+        }
 
-            w.WriteEndArray();
-            w.WriteString("using", s.VectorName);
-            w.WriteNumber("limit", s.limit);
-            w.WriteStartObject("filter");
-            w.WriteStartArray("must");
-            JsonBody.MatchCondition(w, SyncPayload.LivePath, true);
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteStartArray("with_payload");
-            w.WriteStringValue(SyncPayload.KeyPath);
-            w.WriteEndArray();
-            w.WriteBoolean("with_vector", false);
-            w.WriteEndObject();
-        });
-        using var response = await _http.SendAsync(HttpMethod.Post, $"collections/{state.QdrantName}/points/query", body, "search", null, cancellationToken).ConfigureAwait(false);
-        var matches = new List<VectorMatch>(limit);
-        foreach (var point in response!.RootElement.GetProperty("result").GetProperty("points").EnumerateArray())
+        var points = await _calls.CallAsync(
+            "search", state.QdrantName, null, (state.QdrantName, nearest, state.VectorName, Limit: (ulong)limit),
+            static (client, s, ct) => client.QueryAsync(
+                s.QdrantName, s.nearest, usingVector: s.VectorName, filter: SyncFilters.Live(), limit: s.Limit,
+                payloadSelector: KeyOnly, vectorsSelector: NoVectors, cancellationToken: ct),
+            cancellationToken).ConfigureAwait(false);
+        var matches = new List<VectorMatch>(points.Count);
+        foreach (var point in points)
         {
-            if (point.TryGetProperty("payload", out var payload) && payload.TryGetProperty(SyncPayload.Root, out var sync)
-                && sync.TryGetProperty(SyncPayload.Key, out var key) && key.ValueKind == JsonValueKind.String)
+            if (point.Payload.TryGetValue(SyncPayload.Root, out var sync) && sync.KindCase == Value.KindOneofCase.StructValue
+                && sync.StructValue.Fields.TryGetValue(SyncPayload.Key, out var key) && key.KindCase == Value.KindOneofCase.StringValue)
             {
-                matches.Add(new VectorMatch(new EntityKey(collection, key.GetString()!), point.GetProperty("score").GetSingle()));
+                matches.Add(new VectorMatch(new EntityKey(collection, key.StringValue), point.Score));
             }
         }
 
         return matches;
     }
 
-    private static void WriteSelectors(Utf8JsonWriter w, string vectorName)
-    {
-        w.WriteStartArray("with_payload");
-        w.WriteStringValue(SyncPayload.Root);
-        w.WriteEndArray();
-        w.WriteStartArray("with_vector");
-        w.WriteStringValue(vectorName);
-        w.WriteEndArray();
-    }
+    private static readonly WithPayloadSelector KeyOnly = new() { Include = new PayloadIncludeSelector { Fields = { SyncPayload.KeyPath } } };
+
+    /// <summary>What digest reads ask for: the <c>_sync</c> payload and the collection's named vector.</summary>
+    private static (WithPayloadSelector Payload, WithVectorsSelector Vectors) Selectors(string vectorName) =>
+        (new WithPayloadSelector { Include = new PayloadIncludeSelector { Fields = { SyncPayload.Root } } },
+         new WithVectorsSelector { Include = new VectorsSelector { Names = { vectorName } } });
 }

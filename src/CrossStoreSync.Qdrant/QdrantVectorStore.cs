@@ -1,61 +1,77 @@
 using System.Collections.Concurrent;
-using System.Globalization;
-using System.Text.Json;
 using CrossStoreSync.Errors;
-using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Qdrant.Internal;
 using CrossStoreSync.Stores;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Qdrant.Client;
+using Qdrant.Client.Grpc;
 
 namespace CrossStoreSync.Qdrant;
 
 /// <summary>
-/// A vector store in Qdrant, over its REST API. Each entity collection is a Qdrant collection with one named vector;
-/// each entity a point whose id is the name-based UUID of the entity id and whose payload holds <c>_sync</c> (original
-/// id, version, hash, bucket, live/deleted flags, origin). Deletes leave a vector-less tombstone point so an older
-/// upsert cannot bring the entity back. Thread-safe.
+/// A vector store in Qdrant, over its gRPC API with the official <see cref="QdrantClient"/>. Each entity collection is a
+/// Qdrant collection with one named vector; each entity a point whose id is the name-based UUID of the entity id and
+/// whose payload holds <c>_sync</c> (original id, version, hash, bucket, live/deleted flags, origin). Deletes leave a
+/// vector-less tombstone point so an older upsert cannot bring the entity back. Thread-safe.
 /// </summary>
 /// <remarks>
 /// <para>
 /// Version guard: a batch first reads the stored versions of its points and drops the changes that are not newer
 /// (Qdrant cannot compare a payload with the incoming value). The remaining race — another writer changing a point
-/// between that read and the write — is closed by the write itself: it carries an <c>update_filter</c> (Qdrant 1.17+)
+/// between that read and the write — is closed by the write itself: the upsert carries an update filter (Qdrant 1.17+)
 /// that lets each existing point be replaced only while its version is still the one that was read, and a re-read
 /// retries the points whose guard failed. Within one engine the race does not even arise, because the dispatcher
 /// applies one batch at a time per store and keeps per-key order; the filter protects against a second writer.
 /// </para>
-/// <para>Requires Qdrant 1.17 or later (for <c>update_filter</c>); <see cref="InitializeAsync"/> checks the version.</para>
+/// <para>
+/// Requires Qdrant 1.17 or later (for the update filter); <see cref="InitializeAsync"/> checks the version. The store
+/// either creates its client from <see cref="QdrantVectorStoreOptions.Address"/> (and disposes it) or uses one it is
+/// given (and leaves it to its owner). It needs the concrete <see cref="QdrantClient"/>: <see cref="IQdrantClient"/>
+/// has no upsert with an update filter.
+/// </para>
 /// </remarks>
-public sealed partial class QdrantVectorStore : IVectorStore
+public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
 {
     private const int MaxGuardRounds = 8;
     private static readonly Version MinimumServer = new(1, 17);
     private readonly QdrantVectorStoreOptions _options;
-    private readonly QdrantHttp _http;
+    private readonly QdrantConnection? _ownConnection;
+    private readonly QdrantCalls _calls;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, CollectionState> _collections = new(StringComparer.Ordinal);
 
-    /// <summary>Creates the store. Nothing is sent until <see cref="InitializeAsync"/>.</summary>
-    /// <param name="httpClientFactory">Creates the HTTP clients; one is created per request, as the factory intends.</param>
+    /// <summary>Creates the store with a client of its own, built from <see cref="QdrantVectorStoreOptions.Address"/>, <see cref="QdrantVectorStoreOptions.ApiKey"/> and <see cref="QdrantVectorStoreOptions.CertificateThumbprint"/>. Nothing is sent until <see cref="InitializeAsync"/>.</summary>
     /// <param name="options">The options; validated here.</param>
     /// <param name="loggerFactory">Logging, or null for none.</param>
     /// <param name="timeProvider">Time for retries and timeouts. <value>Default <see cref="TimeProvider.System"/>.</value></param>
-    /// <param name="httpClientName">The named client to create. <value>Default <c>CrossStoreSync.Qdrant.{StoreName}</c>.</value></param>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
-    public QdrantVectorStore(IHttpClientFactory httpClientFactory, QdrantVectorStoreOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null, string? httpClientName = null)
+    public QdrantVectorStore(QdrantVectorStoreOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
     {
-        ArgumentNullException.ThrowIfNull(httpClientFactory);
         ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
+        options.Validate(clientGiven: false);
         _options = options;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<QdrantVectorStore>();
-        _http = new QdrantHttp(httpClientFactory, httpClientName ?? HttpClientName(options.StoreName), options, timeProvider ?? TimeProvider.System, _logger);
+        _ownConnection = QdrantConnection.Create(options);
+        _calls = new QdrantCalls(_ownConnection.Client, options, timeProvider ?? TimeProvider.System, _logger);
     }
 
-    /// <summary>The default named HTTP client of a store.</summary>
-    public static string HttpClientName(string storeName) => "CrossStoreSync.Qdrant." + storeName;
+    /// <summary>Creates the store over an existing client (for example the application's own, from DI); the store never disposes it. Nothing is sent until <see cref="InitializeAsync"/>.</summary>
+    /// <param name="client">The client; its address, credentials and TLS settings apply.</param>
+    /// <param name="options">The options; validated here. Its connection options must be null.</param>
+    /// <param name="loggerFactory">Logging, or null for none.</param>
+    /// <param name="timeProvider">Time for retries and timeouts. <value>Default <see cref="TimeProvider.System"/>.</value></param>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public QdrantVectorStore(QdrantClient client, QdrantVectorStoreOptions options, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(clientGiven: true);
+        _options = options;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger<QdrantVectorStore>();
+        _calls = new QdrantCalls(client, options, timeProvider ?? TimeProvider.System, _logger);
+    }
 
     /// <inheritdoc />
     public string Name => _options.StoreName;
@@ -63,12 +79,15 @@ public sealed partial class QdrantVectorStore : IVectorStore
     /// <inheritdoc />
     public StoreKind Kind => StoreKind.Vector;
 
+    /// <summary>Disposes the client the store created; a client it was given stays open.</summary>
+    public void Dispose() => _ownConnection?.Dispose();
+
     /// <summary>
     /// Writes a batch with the version guard. Upserts replace the point (vector and payload); an upsert without a
     /// vector and a delete both leave a vector-less point that keeps the version. Changes of collections without a
     /// vector dimension are ignored unless they carry a vector, which is rejected.
     /// </summary>
-    /// <exception cref="SyncStoreException">A change is invalid (permanent), or Qdrant failed.</exception>
+    /// <exception cref="SyncStoreException">A change is invalid (permanent), or Qdrant failed (<see cref="QdrantException"/>).</exception>
     public async ValueTask ApplyAsync(IReadOnlyList<EntityChange> changes, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
@@ -135,16 +154,22 @@ public sealed partial class QdrantVectorStore : IVectorStore
 
     private async Task ApplyGuardedAsync(CollectionState state, List<EntityChange> changes, CancellationToken cancellationToken)
     {
-        var pending = changes;
+        // The point id (a SHA-1 name-based UUID) is computed once per change, not at every step of every round.
+        var pending = new List<Pending>(changes.Count);
+        foreach (var change in changes)
+        {
+            pending.Add(new Pending(change, PointIds.For(change.Key.Id)));
+        }
+
         for (var round = 1; round <= MaxGuardRounds; round++)
         {
             var stored = await ReadVersionsAsync(state, pending, cancellationToken).ConfigureAwait(false);
-            var winners = new List<EntityChange>(pending.Count);
-            foreach (var change in pending)
+            var winners = new List<Pending>(pending.Count);
+            foreach (var p in pending)
             {
-                if (stored.GetValueOrDefault(PointIds.For(change.Key.Id)) is not { } version || change.Version.Value > version)
+                if (stored.GetValueOrDefault(p.PointId) is not { } version || p.Change.Version.Value > version)
                 {
-                    winners.Add(change);
+                    winners.Add(p);
                 }
             }
 
@@ -163,11 +188,11 @@ public sealed partial class QdrantVectorStore : IVectorStore
             // A point whose guard failed still holds an older version than ours: someone wrote it in between.
             var after = await ReadVersionsAsync(state, winners, cancellationToken).ConfigureAwait(false);
             pending = [];
-            foreach (var change in winners)
+            foreach (var p in winners)
             {
-                if (after.GetValueOrDefault(PointIds.For(change.Key.Id)) is not { } version || version < change.Version.Value)
+                if (after.GetValueOrDefault(p.PointId) is not { } version || version < p.Change.Version.Value)
                 {
-                    pending.Add(change);
+                    pending.Add(p);
                 }
             }
 
@@ -179,146 +204,96 @@ public sealed partial class QdrantVectorStore : IVectorStore
             QdrantLog.GuardConflict(_logger, Name, state.Collection, pending.Count, round);
         }
 
-        throw new QdrantException($"Qdrant store '{Name}': {pending.Count} point(s) of '{state.Collection}' kept changing under the version guard for {MaxGuardRounds} rounds.", true, null, null, Name, pending[0].Key, "apply");
+        throw new QdrantException(
+            $"Qdrant store '{Name}': {pending.Count} point(s) of '{state.Collection}' kept changing under the version guard for {MaxGuardRounds} rounds.",
+            true, null, null, Name, state.QdrantName, pending[0].Change.Key, "apply");
     }
 
     /// <summary>Reads the stored <c>_sync.version</c> of the changes' points; absent points and points without one map to null.</summary>
-    private async Task<Dictionary<string, long?>> ReadVersionsAsync(CollectionState state, List<EntityChange> changes, CancellationToken cancellationToken)
+    private async Task<Dictionary<string, long?>> ReadVersionsAsync(CollectionState state, List<Pending> changes, CancellationToken cancellationToken)
     {
-        var body = JsonBody.Write(changes, static (w, list) =>
+        var ids = new List<PointId>(changes.Count);
+        foreach (var change in changes)
         {
-            w.WriteStartObject();
-            w.WriteStartArray("ids");
-            foreach (var change in list)
-            {
-                w.WriteStringValue(PointIds.For(change.Key.Id));
-            }
+            ids.Add(new PointId { Uuid = change.PointId });
+        }
 
-            w.WriteEndArray();
-            w.WriteStartArray("with_payload");
-            w.WriteStringValue(SyncPayload.VersionPath);
-            w.WriteEndArray();
-            w.WriteBoolean("with_vector", false);
-            w.WriteEndObject();
-        });
-        using var response = await _http.SendAsync(HttpMethod.Post, $"collections/{state.QdrantName}/points", body, "apply", changes.Count == 1 ? changes[0].Key : null, cancellationToken).ConfigureAwait(false);
+        var points = await _calls.CallAsync(
+            "apply", state.QdrantName, changes.Count == 1 ? changes[0].Change.Key : null, (state.QdrantName, ids),
+            static (client, s, ct) => client.RetrieveAsync(s.QdrantName, s.ids, VersionOnly, NoVectors, cancellationToken: ct),
+            cancellationToken).ConfigureAwait(false);
         var result = new Dictionary<string, long?>(changes.Count, StringComparer.Ordinal);
-        foreach (var record in response!.RootElement.GetProperty("result").EnumerateArray())
+        foreach (var point in points)
         {
-            var parsed = QdrantRecord.Parse(record, state.VectorName);
+            var parsed = QdrantRecord.Parse(point, state.VectorName);
             result[parsed.PointId] = parsed.Version;
         }
 
         return result;
     }
 
-    private async Task UpsertAsync(CollectionState state, List<EntityChange> changes, Dictionary<string, long?> stored, CancellationToken cancellationToken)
+    private Task UpsertAsync(CollectionState state, List<Pending> changes, Dictionary<string, long?> stored, CancellationToken cancellationToken)
     {
-        var body = JsonBody.Write((state, changes, stored), static (w, s) =>
+        var points = new List<PointStruct>(changes.Count);
+        var guard = new List<(PointId, long?)>(changes.Count);
+        foreach (var change in changes)
         {
-            w.WriteStartObject();
-            w.WriteStartArray("points");
-            foreach (var change in s.changes)
-            {
-                WritePoint(w, s.state, change);
-            }
+            var point = ToPoint(state, change.Change, change.PointId);
+            points.Add(point);
+            guard.Add((point.Id, stored.GetValueOrDefault(change.PointId)));
+        }
 
-            w.WriteEndArray();
-
-            // One filter for the request, one branch per point: an existing point is replaced only while it still holds
-            // the version read above (or none at all); new points are inserted regardless (PROTOCOLS.md §1.4).
-            w.WriteStartObject("update_filter");
-            w.WriteStartArray("should");
-            foreach (var change in s.changes)
-            {
-                var id = PointIds.For(change.Key.Id);
-                w.WriteStartObject();
-                w.WriteStartArray("must");
-                w.WriteStartObject();
-                w.WriteStartArray("has_id");
-                w.WriteStringValue(id);
-                w.WriteEndArray();
-                w.WriteEndObject();
-                if (s.stored.GetValueOrDefault(id) is { } version)
-                {
-                    JsonBody.MatchCondition(w, SyncPayload.VersionPath, version);
-                }
-                else
-                {
-                    w.WriteStartObject();
-                    w.WriteStartObject("is_empty");
-                    w.WriteString("key", SyncPayload.VersionPath);
-                    w.WriteEndObject();
-                    w.WriteEndObject();
-                }
-
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-
-            w.WriteEndArray();
-            w.WriteEndObject();
-            w.WriteEndObject();
-        });
-        var key = changes.Count == 1 ? changes[0].Key : (EntityKey?)null;
-        using var _ = await _http.SendAsync(HttpMethod.Put, $"collections/{state.QdrantName}/points?wait=true", body, "apply", key, cancellationToken).ConfigureAwait(false);
+        // wait: true, so the write is visible to the re-read of the guard and to the caller's next read.
+        return _calls.CallAsync(
+            "apply", state.QdrantName, changes.Count == 1 ? changes[0].Change.Key : null, (state.QdrantName, points, Guard: SyncFilters.VersionGuard(guard)),
+            static (client, s, ct) => client.UpsertAsync(s.QdrantName, s.points, s.Guard, wait: true, cancellationToken: ct),
+            cancellationToken);
     }
 
-    private static void WritePoint(Utf8JsonWriter w, CollectionState state, EntityChange change)
+    /// <summary>The point a change writes: the vector (none for tombstones and vector-less entities) and the <c>_sync</c> payload.</summary>
+    internal static PointStruct ToPoint(CollectionState state, EntityChange change) => ToPoint(state, change, PointIds.For(change.Key.Id));
+
+    private static PointStruct ToPoint(CollectionState state, EntityChange change, string pointId)
     {
         var vector = change.Entity?.Vector ?? default;
-        w.WriteStartObject();
-        w.WriteString("id", PointIds.For(change.Key.Id));
-        w.WriteStartObject("vector");
+        var named = new NamedVectors();
         if (!vector.IsEmpty)
         {
-            w.WriteStartArray(state.VectorName);
+            var dense = new DenseVector();
+            dense.Data.Capacity = vector.Length;
             foreach (var x in vector.Span)
             {
-                w.WriteNumberValue(x);
+                dense.Data.Add(x);
             }
 
-            w.WriteEndArray();
+            named.Vectors.Add(state.VectorName, new Vector { Dense = dense });
         }
 
-        w.WriteEndObject();
-        w.WriteStartObject("payload");
-        w.WriteStartObject(SyncPayload.Root);
-        w.WriteString(SyncPayload.Key, change.Key.Id);
-        w.WriteNumber(SyncPayload.Version, change.Version.Value);
-        w.WriteString(SyncPayload.Hash, change.ContentHash.ToString("x32", CultureInfo.InvariantCulture));
-        w.WriteNumber(SyncPayload.Bucket, KeyHash.Bucket(change.Key));
-        w.WriteBoolean(SyncPayload.Live, !vector.IsEmpty);
-        w.WriteBoolean(SyncPayload.Deleted, change.Kind == ChangeKind.Delete);
-        if (change.Origin is null)
-        {
-            w.WriteNull(SyncPayload.Origin);
-        }
-        else
-        {
-            w.WriteString(SyncPayload.Origin, change.Origin);
-        }
-
-        if (!vector.IsEmpty && state.Distance == VectorDistance.Cosine)
-        {
-            w.WriteString(SyncPayload.Raw, QdrantRecord.EncodeVector(vector.Span));
-        }
-
-        w.WriteEndObject();
-        w.WriteEndObject();
-        w.WriteEndObject();
+        // A point must carry a vectors message even when it has no vector (Qdrant: "Expected some vectors"); an empty
+        // set of named vectors is how a tombstone says "none".
+        var point = new PointStruct { Id = new PointId { Uuid = pointId }, Vectors = new Vectors { Vectors_ = named } };
+        var raw = !vector.IsEmpty && state.Distance == VectorDistance.Cosine ? QdrantRecord.EncodeVector(vector.Span) : null;
+        SyncPayload.Write(point.Payload, change, live: !vector.IsEmpty, raw);
+        return point;
     }
 
-    private static string DistanceName(VectorDistance distance) => distance switch
+    // Shared request parts: protobuf messages are only read when a request is serialised, and these are never changed.
+    private static readonly WithPayloadSelector VersionOnly = new() { Include = new PayloadIncludeSelector { Fields = { SyncPayload.VersionPath } } };
+    private static readonly WithVectorsSelector NoVectors = new() { Enable = false };
+
+    private static Distance DistanceOf(VectorDistance distance) => distance switch
     {
-        VectorDistance.Cosine => "Cosine",
-        VectorDistance.Dot => "Dot",
+        VectorDistance.Cosine => Distance.Cosine,
+        VectorDistance.Dot => Distance.Dot,
         _ => throw new ArgumentOutOfRangeException(nameof(distance), distance, "Unknown distance."),
     };
 
     private SyncStoreException Permanent(string message, string operation, EntityKey? key = null) =>
         new($"Qdrant store '{Name}': {message}", false, Name, key, operation);
 
+    /// <summary>A change of a batch with its point id.</summary>
+    private readonly record struct Pending(EntityChange Change, string PointId);
+
     /// <summary>An entity collection as this store maps it to Qdrant.</summary>
-    private sealed record CollectionState(string Collection, string QdrantName, string VectorName, int Dimension, VectorDistance Distance);
+    internal sealed record CollectionState(string Collection, string QdrantName, string VectorName, int Dimension, VectorDistance Distance);
 }

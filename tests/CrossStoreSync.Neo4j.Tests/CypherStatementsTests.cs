@@ -15,16 +15,16 @@ public sealed partial class CypherStatementsTests
         var data = new TheoryData<string, string>();
         foreach (var label in new[] { "items", "Other_2" })
         {
-            data.Add("KeyConstraint", CypherStatements.KeyConstraint(label));
-            data.Add("BucketIndex", CypherStatements.BucketIndex(label));
-            data.Add("ApplyBatch(no edges)", CypherStatements.ApplyBatch(label, []));
-            data.Add("ApplyBatch(edges)", CypherStatements.ApplyBatch(label, [("KNOWS", "people"), ("LINKS_TO", label)]));
-            data.Add("ReadDigests", CypherStatements.ReadDigests(label));
-            data.Add("ScanDigests", CypherStatements.ScanDigests(label));
-            data.Add("Count", CypherStatements.Count(label));
-            data.Add("RemoveByOrigin", CypherStatements.RemoveByOrigin(label));
-            data.Add("OutgoingNeighbors", CypherStatements.OutgoingNeighbors(label));
-            data.Add("IncomingNeighbors", CypherStatements.IncomingNeighbors(label));
+            data.Add($"KeyConstraint({label})", CypherStatements.KeyConstraint(label));
+            data.Add($"BucketIndex({label})", CypherStatements.BucketIndex(label));
+            data.Add($"ApplyBatch({label}, no edges)", CypherStatements.ApplyBatch(label, []));
+            data.Add($"ApplyBatch({label}, 2 edge groups)", CypherStatements.ApplyBatch(label, [("KNOWS", "people"), ("LINKS_TO", label)]));
+            data.Add($"ReadDigests({label})", CypherStatements.ReadDigests(label));
+            data.Add($"ScanDigests({label})", CypherStatements.ScanDigests(label));
+            data.Add($"Count({label})", CypherStatements.Count(label));
+            data.Add($"RemoveByOrigin({label})", CypherStatements.RemoveByOrigin(label));
+            data.Add($"OutgoingNeighbors({label})", CypherStatements.OutgoingNeighbors(label));
+            data.Add($"IncomingNeighbors({label})", CypherStatements.IncomingNeighbors(label));
         }
 
         return data;

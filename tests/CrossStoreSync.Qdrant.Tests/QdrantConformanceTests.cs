@@ -1,21 +1,20 @@
 using CrossStoreSync.ConformanceKit;
 using CrossStoreSync.Model;
+using CrossStoreSync.Qdrant.Fake;
 using CrossStoreSync.Qdrant.Internal;
-using CrossStoreSync.Qdrant.Tests.Fakes;
 using CrossStoreSync.Stores;
 
 namespace CrossStoreSync.Qdrant.Tests;
 
-/// <summary>The shared vector-store conformance suite against <see cref="FakeQdrantServer"/>, every request checked against the OpenAPI document.</summary>
+/// <summary>The shared vector-store conformance suite through Qdrant.Client against the gRPC <see cref="FakeQdrantServer"/>.</summary>
 public sealed class QdrantConformanceTests : VectorStoreConformanceTests
 {
-    private readonly TestHttpClientFactory _clients = new();
     private FakeQdrantServer? _server;
 
     protected override async ValueTask<ISyncStore> CreateStoreAsync()
     {
         _server = await FakeQdrantServer.StartAsync(apiKey: "secret");
-        return new QdrantVectorStore(_clients, new QdrantVectorStoreOptions { BaseAddress = _server.BaseAddress, ApiKey = "secret", BatchSize = 200 });
+        return new QdrantVectorStore(new QdrantVectorStoreOptions { Address = _server.Address, ApiKey = "secret", BatchSize = 200 });
     }
 
     protected override ValueTask TamperAsync(ISyncStore store, EntityKey key)
@@ -32,9 +31,7 @@ public sealed class QdrantConformanceTests : VectorStoreConformanceTests
         {
             var violations = _server.Violations.ToArray();
             await _server.DisposeAsync();
-            Assert.True(violations.Length == 0, "Requests the OpenAPI document rejects:\n" + string.Join('\n', violations));
+            Assert.True(violations.Length == 0, "Calls the fake does not implement:\n" + string.Join('\n', violations));
         }
-
-        _clients.Dispose();
     }
 }

@@ -1,11 +1,13 @@
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
-using CrossStoreSync.Qdrant.Tests.Fakes;
+using CrossStoreSync.Qdrant.Fake;
 using CrossStoreSync.Sqlite.Log;
 using CrossStoreSync.Stores;
 using CrossStoreSync.Sync;
+using Grpc.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using Qdrant.Client;
 
 namespace CrossStoreSync.Qdrant.Tests;
 
@@ -23,12 +25,12 @@ public sealed class QdrantEngineTests : IAsyncLifetime
         var violations = _server.Violations.ToArray();
         await _server.DisposeAsync();
         _dir.Dispose();
-        Assert.True(violations.Length == 0, "Requests the OpenAPI document rejects:\n" + string.Join('\n', violations));
+        Assert.True(violations.Length == 0, "Calls the fake does not implement:\n" + string.Join('\n', violations));
     }
 
     private Task<TestEngine> Start() => TestEngine.StartAsync(_dir.Path, b => b.AddQdrantVectorStore(o =>
     {
-        o.BaseAddress = _server.BaseAddress;
+        o.Address = _server.Address;
         o.ApiKey = "k";
         o.MaxRetryAttempts = 1;
         o.RetryBaseDelay = TimeSpan.FromMilliseconds(2);
@@ -101,12 +103,14 @@ public sealed class QdrantEngineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Bursts_of_503_and_429_with_Retry_After_lose_nothing()
+    public async Task Bursts_of_Unavailable_ResourceExhausted_with_retry_after_and_dropped_streams_lose_nothing()
     {
         await using var engine = await Start();
-        _server.Faults.Status(503, count: 6);
-        _server.Faults.Status(429, retryAfter: TimeSpan.FromSeconds(1));
-        _server.Faults.Status(503, count: 3);
+        _server.Faults.Status(StatusCode.Unavailable, count: 6);
+        _server.Faults.Status(StatusCode.ResourceExhausted, retryAfter: TimeSpan.FromSeconds(1));
+        _server.Faults.DropStream(count: 2);
+        _server.Faults.Status(StatusCode.Aborted);
+        _server.Faults.Status(StatusCode.DeadlineExceeded, count: 3);
         var last = await engine.Manager.WriteBatchAsync(Enumerable.Range(0, 150).Select(i => Item(i)).ToArray());
 
         Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(last, Wait));
@@ -139,12 +143,43 @@ public sealed class QdrantEngineTests : IAsyncLifetime
     {
         var services = new ServiceCollection();
         var builder = services.AddCrossStoreSync(o => o.AddCollection("items", 4));
-        builder.AddQdrantVectorStore(o => o.BaseAddress = _server.BaseAddress);
-        builder.AddQdrantVectorStore(o => o.BaseAddress = _server.BaseAddress);
+        builder.AddQdrantVectorStore(o => o.Address = _server.Address);
+        builder.AddQdrantVectorStore(o => o.Address = _server.Address);
         Assert.Single(services, s => s.ServiceType == typeof(QdrantVectorStore) && Equals(s.ServiceKey, "qdrant"));
 
         await using var provider = services.AddCrossStoreSync().AddQdrantVectorStore(o => o.BatchSize = -1, "broken").Services.BuildServiceProvider();
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<QdrantVectorStoreOptions>>().Get("broken"));
-        Assert.Contains("BaseAddress", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Address", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_QdrantClient_from_DI_is_used_as_is_and_not_disposed_with_the_store()
+    {
+        using var dir = new TempDirectory();
+        using var client = new QdrantClient(_server.Address, apiKey: "k");
+        await using (var engine = await TestEngine.StartAsync(dir.Path, b =>
+        {
+            b.Services.AddSingleton(client);
+            b.AddQdrantVectorStore(sp => sp.GetRequiredService<QdrantClient>(), o => o.BatchSize = 50);
+        }))
+        {
+            var last = await engine.Manager.WriteBatchAsync(Enumerable.Range(0, 120).Select(i => Item(i)).ToArray());
+            Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(last, Wait));
+            await AssertReplicaMatchesSource(engine, 120);
+        }
+
+        // The engine (and its store) are gone; the application's client still works.
+        Assert.Equal(120UL, await client.CountAsync("items", exact: true));
+    }
+
+    [Fact]
+    public async Task Connection_options_beside_a_given_client_fail_at_start()
+    {
+        var services = new ServiceCollection();
+        services.AddCrossStoreSync(o => o.AddCollection("items", 4))
+            .AddQdrantVectorStore(_ => new QdrantClient(_server.Address), o => o.Address = _server.Address);
+        await using var provider = services.BuildServiceProvider();
+        var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<QdrantVectorStoreOptions>>().Get("qdrant"));
+        Assert.Contains("was given a QdrantClient", error.Message, StringComparison.Ordinal);
     }
 }

@@ -1,38 +1,35 @@
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
+using Qdrant.Client;
 
 namespace CrossStoreSync.Qdrant.Tests;
 
-/// <summary>Runs only when <c>QDRANT_URL</c> is set (and <c>QDRANT_API_KEY</c> if the server needs one).</summary>
+/// <summary>Runs only when <c>QDRANT_GRPC_URL</c> is set (and <c>QDRANT_API_KEY</c> if the server needs one).</summary>
 public sealed class QdrantLiveFactAttribute : FactAttribute
 {
     public QdrantLiveFactAttribute()
     {
-        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("QDRANT_URL")))
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable("QDRANT_GRPC_URL")))
         {
-            Skip = "QDRANT_URL is not set: no Qdrant server to test against (start one, e.g. on http://localhost:6333, and set QDRANT_URL).";
+            Skip = "QDRANT_GRPC_URL is not set: no Qdrant server to test against (start one and set QDRANT_GRPC_URL to its gRPC address, e.g. http://localhost:6334).";
         }
     }
 }
 
-/// <summary>The adapter against a real Qdrant server, in collections of its own that it deletes afterwards.</summary>
+/// <summary>The adapter against a real Qdrant server over gRPC, in collections of its own that it deletes afterwards.</summary>
 public sealed class QdrantLiveTests : IAsyncLifetime
 {
-    private readonly TestHttpClientFactory _clients = new();
     private readonly string _prefix = "css_live_" + Guid.NewGuid().ToString("N")[..8] + "_";
     private QdrantVectorStore? _store;
 
+    private static string? ApiKey => Environment.GetEnvironmentVariable("QDRANT_API_KEY") is { Length: > 0 } key ? key : null;
+
     public Task InitializeAsync()
     {
-        if (Environment.GetEnvironmentVariable("QDRANT_URL") is { Length: > 0 } url)
+        if (Environment.GetEnvironmentVariable("QDRANT_GRPC_URL") is { Length: > 0 } url)
         {
-            _store = new QdrantVectorStore(_clients, new QdrantVectorStoreOptions
-            {
-                BaseAddress = new Uri(url),
-                ApiKey = Environment.GetEnvironmentVariable("QDRANT_API_KEY") is { Length: > 0 } key ? key : null,
-                CollectionPrefix = _prefix,
-            });
+            _store = new QdrantVectorStore(new QdrantVectorStoreOptions { Address = new Uri(url), ApiKey = ApiKey, CollectionPrefix = _prefix });
         }
 
         return Task.CompletedTask;
@@ -40,22 +37,18 @@ public sealed class QdrantLiveTests : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
-        if (_store is not null && Environment.GetEnvironmentVariable("QDRANT_URL") is { } url)
+        if (_store is not null)
         {
-            using var client = _clients.CreateClient("cleanup");
+            _store.Dispose();
+            using var client = new QdrantClient(new Uri(Environment.GetEnvironmentVariable("QDRANT_GRPC_URL")!), ApiKey);
             foreach (var collection in new[] { "items", "other" })
             {
-                using var request = new HttpRequestMessage(HttpMethod.Delete, new Uri(new Uri(url.TrimEnd('/') + "/"), "collections/" + _prefix + collection));
-                if (Environment.GetEnvironmentVariable("QDRANT_API_KEY") is { Length: > 0 } key)
+                if (await client.CollectionExistsAsync(_prefix + collection))
                 {
-                    request.Headers.Add("api-key", key);
+                    await client.DeleteCollectionAsync(_prefix + collection);
                 }
-
-                using var _ = await client.SendAsync(request);
             }
         }
-
-        _clients.Dispose();
     }
 
     private static HlcTimestamp V(long ms) => new(1_700_000_000_000 + ms, 0, 1);
@@ -89,8 +82,14 @@ public sealed class QdrantLiveTests : IAsyncLifetime
         var hit = Assert.Single(await store.SearchAsync("items", new float[] { 600, 1, 0, -1 }, 1, CancellationToken.None));
         Assert.Equal("k599", hit.Key.Id);
 
+        // Versions above 2^53 are matched exactly by the update filter (an integer match, not a double range).
+        var big = new EntityKey("items", "big");
+        await store.ApplyAsync([EntityChange.Upsert(SyncEntity.FromJson(big, "{}", new float[] { 1, 0, 0, 0 }), new HlcTimestamp(long.MaxValue - 9))], CancellationToken.None);
+        await store.ApplyAsync([EntityChange.Upsert(SyncEntity.FromJson(big, "{}", new float[] { 0, 1, 0, 0 }), new HlcTimestamp(long.MaxValue - 8))], CancellationToken.None);
+        Assert.Equal(new HlcTimestamp(long.MaxValue - 8), Assert.Single(await store.ReadDigestsAsync("items", ["big"], CancellationToken.None)).Version);
+
         await store.ApplyAsync([EntityChange.Upsert(SyncEntity.FromJson(new EntityKey("items", "m"), "{}", new float[] { 1, 0, 0, 0 }), V(5)).WithOrigin("live-mig")], CancellationToken.None);
         Assert.Equal(1, await store.RemoveByOriginAsync("items", "live-mig", CancellationToken.None));
-        Assert.Equal(599, await store.CountAsync("items", CancellationToken.None));
+        Assert.Equal(600, await store.CountAsync("items", CancellationToken.None));
     }
 }

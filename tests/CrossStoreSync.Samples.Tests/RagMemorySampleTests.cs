@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using CrossStoreSync.Neo4j.Tests.Fakes;
-using CrossStoreSync.Qdrant.Tests.Fakes;
+using CrossStoreSync.Qdrant.Fake;
 using CrossStoreSync.SurrealDb.Tests.Support;
 using RagMemory;
 
@@ -33,7 +33,7 @@ public sealed class RagMemorySampleTests(SurrealDbHost surreal) : IDisposable
                 $"--RagMemory:SurrealDb:Endpoint={surreal.Endpoint}",
                 "--RagMemory:SurrealDb:Namespace=samples",
                 "--RagMemory:SurrealDb:Database=rag_" + Guid.NewGuid().ToString("N"),
-                $"--RagMemory:Qdrant:BaseAddress={qdrant.BaseAddress}",
+                $"--RagMemory:Qdrant:Address={qdrant.Address}",
                 "--RagMemory:Qdrant:ApiKey=qdrant-key",
                 $"--RagMemory:Neo4j:BaseAddress={neo4j.BaseAddress}",
                 "--RagMemory:Neo4j:Password=secret",
@@ -66,7 +66,7 @@ public sealed class RagMemorySampleTests(SurrealDbHost surreal) : IDisposable
             [
                 $"--RagMemory:DataDirectory={_directory}",
                 $"--RagMemory:SurrealDb:Endpoint=http://127.0.0.1:{FreePort()}/",
-                $"--RagMemory:Qdrant:BaseAddress=http://127.0.0.1:{FreePort()}/",
+                $"--RagMemory:Qdrant:Address=http://127.0.0.1:{FreePort()}/",
                 $"--RagMemory:Neo4j:BaseAddress=http://127.0.0.1:{FreePort()}/",
                 "--RagMemory:ProbeTimeout=00:00:02",
             ],

@@ -1,5 +1,7 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using Qdrant.Client.Grpc;
 
 namespace CrossStoreSync.Qdrant.Internal;
 
@@ -20,8 +22,19 @@ internal static class PointIds
     /// <summary>The point id of an entity id, lowercase hyphenated as Qdrant returns it.</summary>
     public static string For(string id) => Create(Namespace, id).ToString("D");
 
+    /// <summary>The point id of an entity id, as a gRPC <see cref="PointId"/>.</summary>
+    public static PointId ToPointId(string id) => new() { Uuid = For(id) };
+
     /// <summary>Normalises an id Qdrant returned (any accepted UUID form) to the lowercase hyphenated form.</summary>
     public static string Normalize(string pointId) => Guid.TryParse(pointId, out var guid) ? guid.ToString("D") : pointId;
+
+    /// <summary>The text form of a point id Qdrant returned: a normalised UUID, or the decimal number of a numeric id (never one of ours).</summary>
+    public static string Text(PointId? id) => id?.PointIdOptionsCase switch
+    {
+        PointId.PointIdOptionsOneofCase.Uuid => Normalize(id.Uuid),
+        PointId.PointIdOptionsOneofCase.Num => id.Num.ToString(CultureInfo.InvariantCulture),
+        _ => string.Empty,
+    };
 
     internal static Guid Create(Guid ns, string name)
     {

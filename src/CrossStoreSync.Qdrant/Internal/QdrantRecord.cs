@@ -1,33 +1,35 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using System.Text.Json;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
+using Google.Protobuf.Collections;
+using Qdrant.Client.Grpc;
 
 namespace CrossStoreSync.Qdrant.Internal;
 
-/// <summary>A point as Qdrant returned it (a <c>Record</c>), reduced to what digests and the version guard need.</summary>
+/// <summary>A point as Qdrant returned it (a <c>RetrievedPoint</c>), reduced to what digests and the version guard need.</summary>
 internal readonly record struct QdrantRecord(string PointId, string? Key, long? Version, UInt128 Hash, uint Bucket, bool Live, float[]? Vector, float[]? Raw)
 {
-    /// <summary>Parses one <c>Record</c>; <paramref name="vectorName"/> selects the named vector.</summary>
-    public static QdrantRecord Parse(JsonElement record, string vectorName)
+    /// <summary>Parses one point; <paramref name="vectorName"/> selects the named vector.</summary>
+    public static QdrantRecord Parse(RetrievedPoint point, string vectorName) => Parse(point.Id, point.Payload, point.Vectors, vectorName);
+
+    /// <summary>Parses a point's id, payload and vectors; <paramref name="vectorName"/> selects the named vector.</summary>
+    public static QdrantRecord Parse(PointId id, MapField<string, Value> payload, VectorsOutput? vectors, string vectorName)
     {
-        var id = record.GetProperty("id");
-        var pointId = id.ValueKind == JsonValueKind.String ? PointIds.Normalize(id.GetString()!) : id.GetRawText();
         string? key = null;
         long? version = null;
         UInt128 hash = default;
         uint bucket = 0;
         var live = false;
         float[]? raw = null;
-        if (record.TryGetProperty("payload", out var payload) && payload.ValueKind == JsonValueKind.Object
-            && payload.TryGetProperty(SyncPayload.Root, out var sync) && sync.ValueKind == JsonValueKind.Object)
+        if (payload.TryGetValue(SyncPayload.Root, out var root) && root.KindCase == Value.KindOneofCase.StructValue)
         {
+            var sync = root.StructValue.Fields;
             key = String(sync, SyncPayload.Key);
-            if (sync.TryGetProperty(SyncPayload.Version, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt64(out var parsed))
+            if (sync.TryGetValue(SyncPayload.Version, out var v) && v.KindCase == Value.KindOneofCase.IntegerValue)
             {
-                version = parsed;
+                version = v.IntegerValue;
             }
 
             if (String(sync, SyncPayload.Hash) is { } hex && UInt128.TryParse(hex, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var h))
@@ -35,12 +37,12 @@ internal readonly record struct QdrantRecord(string PointId, string? Key, long? 
                 hash = h;
             }
 
-            if (sync.TryGetProperty(SyncPayload.Bucket, out var b) && b.ValueKind == JsonValueKind.Number && b.TryGetUInt32(out var parsedBucket))
+            if (sync.TryGetValue(SyncPayload.Bucket, out var b) && b.KindCase == Value.KindOneofCase.IntegerValue && b.IntegerValue is >= 0 and <= uint.MaxValue)
             {
-                bucket = parsedBucket;
+                bucket = (uint)b.IntegerValue;
             }
 
-            live = sync.TryGetProperty(SyncPayload.Live, out var l) && l.ValueKind == JsonValueKind.True;
+            live = sync.TryGetValue(SyncPayload.Live, out var l) && l.KindCase == Value.KindOneofCase.BoolValue && l.BoolValue;
             if (String(sync, SyncPayload.Raw) is { } base64)
             {
                 raw = DecodeVector(base64);
@@ -48,18 +50,28 @@ internal readonly record struct QdrantRecord(string PointId, string? Key, long? 
         }
 
         float[]? vector = null;
-        if (record.TryGetProperty("vector", out var vectors) && vectors.ValueKind == JsonValueKind.Object
-            && vectors.TryGetProperty(vectorName, out var values) && values.ValueKind == JsonValueKind.Array)
+        if (vectors is { VectorsOptionsCase: VectorsOutput.VectorsOptionsOneofCase.Vectors } && vectors.Vectors.Vectors.TryGetValue(vectorName, out var output))
         {
-            vector = new float[values.GetArrayLength()];
-            var i = 0;
-            foreach (var value in values.EnumerateArray())
-            {
-                vector[i++] = value.GetSingle();
-            }
+            vector = Dense(output);
         }
 
-        return new QdrantRecord(pointId, key, version, hash, bucket, live, vector, raw);
+        return new QdrantRecord(PointIds.Text(id), key, version, hash, bucket, live, vector, raw);
+    }
+
+    /// <summary>
+    /// The dense values of a vector. Qdrant sends them in <c>dense</c>; servers before the oneof existed filled the
+    /// deprecated <c>data</c> field, still read for them.
+    /// </summary>
+    private static float[] Dense(VectorOutput output)
+    {
+        if (output.VectorCase == VectorOutput.VectorOneofCase.Dense)
+        {
+            return [.. output.Dense.Data];
+        }
+
+#pragma warning disable CS0612 // The deprecated field is the only one an old server fills.
+        return [.. output.Data];
+#pragma warning restore CS0612
     }
 
     /// <summary>True when the point holds a live entity: a vector, the live flag and a version.</summary>
@@ -147,6 +159,6 @@ internal readonly record struct QdrantRecord(string PointId, string? Key, long? 
         return true;
     }
 
-    private static string? String(JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
+    private static string? String(MapField<string, Value> fields, string name) =>
+        fields.TryGetValue(name, out var value) && value.KindCase == Value.KindOneofCase.StringValue ? value.StringValue : null;
 }

@@ -1,3 +1,9 @@
+using System.Globalization;
+using CrossStoreSync.Hashing;
+using CrossStoreSync.Model;
+using Google.Protobuf.Collections;
+using Qdrant.Client.Grpc;
+
 namespace CrossStoreSync.Qdrant.Internal;
 
 /// <summary>
@@ -41,4 +47,30 @@ internal static class SyncPayload
     public const string LivePath = Root + "." + Live;
     public const string OriginPath = Root + "." + Origin;
     public const string KeyPath = Root + "." + Key;
+
+    /// <summary>
+    /// Adds the <c>_sync</c> object of <paramref name="change"/> to a point's payload. Integers travel as Qdrant's
+    /// <c>integer_value</c> (int64), so a 63-bit version is stored and matched exactly.
+    /// </summary>
+    /// <param name="payload">The point's payload.</param>
+    /// <param name="change">The change being written.</param>
+    /// <param name="live">True when the point carries the entity's vector.</param>
+    /// <param name="raw">The written vector in base64 (cosine collections), or null.</param>
+    public static void Write(MapField<string, Value> payload, EntityChange change, bool live, string? raw)
+    {
+        var fields = new Struct();
+        fields.Fields.Add(Key, new Value { StringValue = change.Key.Id });
+        fields.Fields.Add(Version, new Value { IntegerValue = change.Version.Value });
+        fields.Fields.Add(Hash, new Value { StringValue = change.ContentHash.ToString("x32", CultureInfo.InvariantCulture) });
+        fields.Fields.Add(Bucket, new Value { IntegerValue = KeyHash.Bucket(change.Key) });
+        fields.Fields.Add(Live, new Value { BoolValue = live });
+        fields.Fields.Add(Deleted, new Value { BoolValue = change.Kind == ChangeKind.Delete });
+        fields.Fields.Add(Origin, change.Origin is null ? new Value { NullValue = NullValue.NullValue } : new Value { StringValue = change.Origin });
+        if (raw is not null)
+        {
+            fields.Fields.Add(Raw, new Value { StringValue = raw });
+        }
+
+        payload.Add(Root, new Value { StructValue = fields });
+    }
 }

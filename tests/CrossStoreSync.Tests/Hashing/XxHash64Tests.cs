@@ -231,7 +231,7 @@ public sealed class XxHash64Tests
 
     /// <summary>
     /// XXH64 written from the published specification (xxhash.com, doc/xxhash_spec.md) with explicit indices and
-    /// little-endian reads assembled byte by byte, independently of the library's span-slicing implementation.
+    /// little-endian reads assembled byte by byte, independently of System.IO.Hashing, which the library uses.
     /// </summary>
     private static ulong ReferenceXxHash64(byte[] input, ulong seed)
     {
