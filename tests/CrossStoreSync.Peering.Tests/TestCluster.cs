@@ -40,6 +40,11 @@ public sealed class TestCluster : IAsyncDisposable
         var member = this[nodeId];
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.ClearProviders();
+        if (Environment.GetEnvironmentVariable("CSS_TEST_LOG") == "1")
+        {
+            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning).SetMinimumLevel(LogLevel.Debug);
+        }
+
         builder.Services.AddSingleton(time ?? TimeProvider.System);
         builder.Services.AddCrossStoreSync(o =>
             {

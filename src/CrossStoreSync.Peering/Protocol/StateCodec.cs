@@ -17,7 +17,7 @@ internal static class StateCodec
 {
     public static byte[] EncodeStates(IReadOnlyList<ReplicatedState> states, int start, int count)
     {
-        var writer = new ArrayBufferWriter<byte>(count * 512);
+        var writer = new ArrayBufferWriter<byte>(Math.Max(256, count * 512));
         for (var i = start; i < start + count; i++)
         {
             WriteState(writer, states[i]);
@@ -95,7 +95,7 @@ internal static class StateCodec
 
     public static byte[] EncodeDigests(IReadOnlyList<StateDigest> digests)
     {
-        var writer = new ArrayBufferWriter<byte>(digests.Count * 48);
+        var writer = new ArrayBufferWriter<byte>(Math.Max(256, digests.Count * 48));
         foreach (var digest in digests)
         {
             WriteString(writer, digest.Id);

@@ -27,6 +27,7 @@ internal sealed partial class PeerServer(
     IReplicationWriter writer,
     PeeringMetrics metrics,
     TimeProvider time,
+    Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime,
     ILogger<PeerServer> logger)
 {
     private const int MaxRequestBytes = 1024 * 1024;
@@ -149,7 +150,8 @@ internal sealed partial class PeerServer(
         if (head <= after)
         {
             var wait = TimeSpan.FromMilliseconds(Math.Clamp(request.WaitMs, 0, (int)directory.Options.LongPollTimeout.TotalMilliseconds));
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+            // A stopping host answers its long polls at once instead of holding its shutdown for them.
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
             timeout.CancelAfter(wait);
             try
             {
