@@ -27,8 +27,8 @@ internal sealed partial class PeerServer(
     IReplicationWriter writer,
     PeeringMetrics metrics,
     TimeProvider time,
-    Microsoft.Extensions.Hosting.IHostApplicationLifetime lifetime,
-    ILogger<PeerServer> logger)
+    ILogger<PeerServer> logger,
+    Microsoft.Extensions.Hosting.IHostApplicationLifetime? lifetime = null)
 {
     private const int MaxRequestBytes = 1024 * 1024;
     private const int MaxIdsPerRequest = 10_000;
@@ -151,7 +151,7 @@ internal sealed partial class PeerServer(
         {
             var wait = TimeSpan.FromMilliseconds(Math.Clamp(request.WaitMs, 0, (int)directory.Options.LongPollTimeout.TotalMilliseconds));
             // A stopping host answers its long polls at once instead of holding its shutdown for them.
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime.ApplicationStopping);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, lifetime?.ApplicationStopping ?? CancellationToken.None);
             timeout.CancelAfter(wait);
             try
             {
