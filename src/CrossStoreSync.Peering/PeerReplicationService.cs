@@ -29,7 +29,7 @@ internal sealed class PeerReplicationService : IPeerReplication, IHostedService,
     private readonly SemaphoreSlim _startGate = new(1, 1);
     private bool _started;
 
-    public PeerReplicationService(PeerDirectory directory, IReplicationWriter writer, AckTracker acks, PeeringMetrics metrics, IHttpClientFactory httpFactory, TimeProvider time, ILoggerFactory loggerFactory)
+    public PeerReplicationService(PeerDirectory directory, IReplicationWriter writer, AckTracker acks, RepairRequests repairs, PeeringMetrics metrics, IHttpClientFactory httpFactory, TimeProvider time, ILoggerFactory loggerFactory)
     {
         _directory = directory;
         _writer = writer;
@@ -45,6 +45,13 @@ internal sealed class PeerReplicationService : IPeerReplication, IHostedService,
             return new PeerLink(peer, directory, pull, repairer, writer, acks, metrics, time, _logger);
         });
         metrics.SetStatusSource(GetStatus);
+        repairs.SetHandler(node =>
+        {
+            if (_links.TryGetValue(node, out var link) && !_stopping.IsCancellationRequested)
+            {
+                link.ScheduleRepair(_stopping.Token);
+            }
+        });
     }
 
     /// <summary>The named HTTP client the links use (configure it for TLS, proxies or handlers).</summary>
@@ -118,15 +125,7 @@ internal sealed class PeerReplicationService : IPeerReplication, IHostedService,
     {
         var link = Link(peerNodeId);
         await StartAsync(cancellationToken).ConfigureAwait(false);
-        var (_, head) = await link.Repairer.WatermarkAsync(cancellationToken).ConfigureAwait(false);
-        if (!link.Peer.Pull)
-        {
-            await link.PullOnceAsync(0, cancellationToken).ConfigureAwait(false);
-            return;
-        }
-
-        link.Wake();
-        await link.WaitForCursorAsync(head, cancellationToken).ConfigureAwait(false);
+        await link.SyncNowAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<bool> WaitForReplicationAsync(SyncTicket ticket, IReadOnlyCollection<int>? peers, TimeSpan timeout, CancellationToken cancellationToken = default)

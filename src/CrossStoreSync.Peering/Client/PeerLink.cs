@@ -65,6 +65,83 @@ internal sealed class PeerLink : IDisposable
 
     public long Cursor => _cursorWatch.Value;
 
+    public PeerCursor CurrentCursor
+    {
+        get
+        {
+            lock (_status)
+            {
+                return _cursor;
+            }
+        }
+    }
+
+    /// <summary>Counts cursor changes (resets included), so a waiter can tell that the loop made progress.</summary>
+    private readonly PositionWatch _changes = new();
+    private Task _repair = Task.CompletedTask;
+
+    /// <summary>
+    /// Runs a repair against this peer in the background (one at a time): its server saw that a peer holds a history of
+    /// this node's log that this node lost.
+    /// </summary>
+    public void ScheduleRepair(CancellationToken cancellationToken)
+    {
+        lock (_status)
+        {
+            if (!_repair.IsCompleted)
+            {
+                return;
+            }
+
+            _repair = Task.Run(async () =>
+            {
+                try
+                {
+                    await _repairer.RepairAsync(cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    RecordError("Repair after a reset of this node's log failed: " + ex.Message, ex is PeerProtocolException p ? p.Code : PeerErrorCode.Unknown);
+                    PeeringLog.PullFailed(_logger, _peer.NodeId, ex is PeerProtocolException q ? q.Code : PeerErrorCode.Unknown, 1, TimeSpan.Zero, "repair after a reset of this node's log failed: " + ex.Message, null);
+                }
+            }, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
+    /// Returns once this node holds everything the peer's log held when the call began: the cursor is valid on the
+    /// peer's log (a reset has been handled) and at or past its head, and any repair it asked for has finished.
+    /// </summary>
+    public async Task SyncNowAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var changes = _changes.Value;
+            var cursor = CurrentCursor;
+            var (_, head, valid) = await _repairer.WatermarkAsync(cursor, cancellationToken).ConfigureAwait(false);
+            Task repair;
+            lock (_status)
+            {
+                repair = _repair;
+            }
+
+            await repair.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (valid && cursor.Lsn >= head)
+            {
+                return;
+            }
+
+            if (!_peer.Pull)
+            {
+                await PullOnceAsync(0, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            Wake();
+            await _changes.WaitForAsync(changes + 1, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     public async Task LoadAsync(CancellationToken cancellationToken)
     {
         var log = await _writer.GetLogAsync(cancellationToken).ConfigureAwait(false);
@@ -164,7 +241,7 @@ internal sealed class PeerLink : IDisposable
         if (_cursor.LogId is null && _cursor.Lsn == 0)
         {
             // The log id travels in watermarks and resets; a first pull learns it before it saves a cursor.
-            var (logId, _) = await _repairer.WatermarkAsync(cancellationToken).ConfigureAwait(false);
+            var (logId, _, _) = await _repairer.WatermarkAsync(default, cancellationToken).ConfigureAwait(false);
             _cursor = _cursor with { LogId = logId };
         }
 
@@ -235,6 +312,7 @@ internal sealed class PeerLink : IDisposable
         }
 
         _cursorWatch.Advance(next.Lsn);
+        _changes.Advance(_changes.Value + 1);
         SetHead(header.Head);
     }
 
@@ -253,6 +331,7 @@ internal sealed class PeerLink : IDisposable
 
         // A reset peer's positions may be lower than before: waiters compare against the new log from here on.
         _cursorWatch.Advance(target.Lsn);
+        _changes.Advance(_changes.Value + 1);
     }
 
     public IConflictResolver? Resolve(string collection) => _directory.Options.ConflictResolvers.TryGetValue(collection, out var resolver) ? resolver : null;

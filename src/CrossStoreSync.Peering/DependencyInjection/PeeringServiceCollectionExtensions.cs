@@ -68,6 +68,7 @@ public static class PeeringServiceCollectionExtensions
         services.TryAddSingleton(sp => new SessionStore(sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<IOptions<PeeringOptions>>().Value.SessionIdleTimeout));
         services.TryAddSingleton<PeeringMetrics>();
         services.TryAddSingleton<AckTracker>();
+        services.TryAddSingleton<RepairRequests>();
         services.TryAddSingleton<PeerServer>();
         services.TryAddSingleton<PeerReplicationService>();
         services.TryAddSingleton<IPeerReplication>(sp => sp.GetRequiredService<PeerReplicationService>());

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CrossStoreSync.Consistency;
 using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
@@ -26,22 +27,24 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
 
     public PeerClient Client => control;
 
-    /// <summary>The peer's log id and head.</summary>
-    public async Task<(string LogId, long Head)> WatermarkAsync(CancellationToken cancellationToken)
+    /// <summary>The peer's log id and head, and whether <paramref name="cursor"/> is still valid on its log.</summary>
+    public async Task<(string LogId, long Head, bool CursorValid)> WatermarkAsync(PeerCursor cursor, CancellationToken cancellationToken)
     {
         string? logId = null;
         long head = 0;
-        await control.RequestAsync(PeerProtocol.WatermarkPath, new ChangesRequest(null, 0, 0, 0), PeerJson.Default.ChangesRequest, directory.Options.RequestTimeout, (header, body) =>
+        var valid = true;
+        await control.RequestAsync(PeerProtocol.WatermarkPath, new ChangesRequest(cursor.LogId, cursor.Lsn, cursor.Fingerprint, 0), PeerJson.Default.ChangesRequest, directory.Options.RequestTimeout, (header, body) =>
         {
             if (header.Kind == FrameKind.Watermark)
             {
                 logId = System.Text.Encoding.UTF8.GetString(body);
                 head = header.To;
+                valid = header.Reason == ResetReason.None;
             }
 
             return Task.CompletedTask;
         }, cancellationToken).ConfigureAwait(false);
-        return (logId ?? throw new PeerProtocolException($"Node {peer.NodeId} answered a watermark request without a watermark.", PeerErrorCode.Malformed), head);
+        return (logId ?? throw new PeerProtocolException($"Node {peer.NodeId} answered a watermark request without a watermark.", PeerErrorCode.Malformed), head, valid);
     }
 
     public async Task<PeerRepairReport> RepairAsync(CancellationToken cancellationToken)
@@ -68,24 +71,28 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
 
     private async Task<CollectionRepair> RepairCollectionAsync(IReplicationLog log, string collection, CancellationToken cancellationToken)
     {
-        var depth = directory.Options.RepairTreeDepth;
         var (received, trips) = (control.BytesReceived, control.RoundTrips);
-        var local = await SourceTrees.BuildAsync(log, collection, depth, cancellationToken).ConfigureAwait(false);
+        var tree = await SourceTrees.BuildAsync(log, collection, directory.Options.RepairTreeDepth, cancellationToken).ConfigureAwait(false);
+
+        // About 8 entities per leaf: a smaller collection compares a shallower level of the same tree, so the leaves
+        // sent stay a small part of what a full transfer would be.
+        var depth = Math.Clamp((int)Math.Ceiling(Math.Log2(Math.Max(1, tree.EntryCount) / 8.0)), MerkleTree.MinDepth, tree.Depth);
+        var local = SourceTrees.Level(tree, depth);
         UInt128[]? remote = null;
         await control.RequestAsync(PeerProtocol.LeavesPath, new LeavesRequest(collection, depth), PeerJson.Default.LeavesRequest, directory.Options.RequestTimeout, (header, body) =>
         {
             remote = header.Kind == FrameKind.Leaves ? StateCodec.DecodeLeaves(body, header.Count) : remote;
             return Task.CompletedTask;
         }, cancellationToken).ConfigureAwait(false);
-        if (remote is null || remote.Length != local.LeafCount)
+        if (remote is null || remote.Length != local.Length)
         {
-            throw new PeerProtocolException($"Node {peer.NodeId} answered with {remote?.Length ?? 0} Merkle leaves for '{collection}' where {local.LeafCount} were asked for.", PeerErrorCode.Malformed);
+            throw new PeerProtocolException($"Node {peer.NodeId} answered with {remote?.Length ?? 0} Merkle leaves for '{collection}' where {local.Length} were asked for.", PeerErrorCode.Malformed);
         }
 
         var differing = new List<int>();
         for (var i = 0; i < remote.Length; i++)
         {
-            if (local.GetLeaf(i) != remote[i])
+            if (local[i] != remote[i])
             {
                 differing.Add(i);
             }
@@ -117,8 +124,8 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
             }
         }
 
-        PeeringLog.RepairFinished(logger, peer.NodeId, collection, differing.Count, local.LeafCount, pulled, written, control.BytesReceived - received, control.RoundTrips - trips);
-        return new CollectionRepair(collection, local.LeafCount, differing.Count, pulled, written, conflicts);
+        PeeringLog.RepairFinished(logger, peer.NodeId, collection, differing.Count, local.Length, pulled, written, control.BytesReceived - received, control.RoundTrips - trips);
+        return new CollectionRepair(collection, local.Length, differing.Count, pulled, written, conflicts);
     }
 
     /// <summary>The ids whose state on the peer differs from this node's (or that this node lacks), within the differing leaves.</summary>

@@ -42,6 +42,18 @@ internal static class SourceTrees
         }
     }
 
+    /// <summary>The values of one level of a tree (its leaves when <paramref name="depth"/> is the tree's depth).</summary>
+    public static UInt128[] Level(MerkleTree tree, int depth)
+    {
+        var values = new UInt128[1 << depth];
+        for (var i = 0; i < values.Length; i++)
+        {
+            values[i] = tree.GetNode((1 << depth) + i); // heap order: level d starts at 2^d
+        }
+
+        return values;
+    }
+
     /// <summary>Reads the state digests of the given leaves (ascending), merging neighbouring leaves into one range scan.</summary>
     public static async Task<List<StateDigest>> ReadLeavesAsync(IReplicationLog log, string collection, int depth, IReadOnlyList<int> leaves, CancellationToken cancellationToken)
     {

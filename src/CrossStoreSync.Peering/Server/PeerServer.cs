@@ -24,6 +24,7 @@ internal sealed partial class PeerServer(
     PeerDirectory directory,
     SessionStore sessions,
     AckTracker acks,
+    RepairRequests repairs,
     IReplicationWriter writer,
     PeeringMetrics metrics,
     TimeProvider time,
@@ -140,7 +141,10 @@ internal sealed partial class PeerServer(
         var reset = await CheckCursorAsync(log, logId, request, head, context.RequestAborted).ConfigureAwait(false);
         if (reset != ResetReason.None)
         {
-            await frames.WriteAsync(FrameKind.Reset, reset, after, after, 0, head, 0, Encoding.UTF8.GetBytes(logId)).ConfigureAwait(false);
+            NoteReset(peer, request, reset);
+            // The puller compares sources by Merkle trees, then continues from this head: it needs the head's fingerprint.
+            var headFingerprint = head == 0 ? 0 : await log.GetFingerprintAsync(head, context.RequestAborted).ConfigureAwait(false) ?? 0;
+            await frames.WriteAsync(FrameKind.Reset, reset, after, head, headFingerprint, head, 0, Encoding.UTF8.GetBytes(logId)).ConfigureAwait(false);
             await frames.EndAsync(head).ConfigureAwait(false);
             return;
         }
@@ -249,12 +253,32 @@ internal sealed partial class PeerServer(
         return fingerprint is null ? ResetReason.Truncated : fingerprint != request.Fingerprint ? ResetReason.FingerprintMismatch : ResetReason.None;
     }
 
+    /// <summary>
+    /// A peer whose cursor this log no longer serves saw a history of this log that this node has lost (it was reset,
+    /// re-created or restored from an older copy): states it received from this node are not sent back by its log
+    /// (no echo), so this node compares sources with it by Merkle trees to take its lost states back.
+    /// </summary>
+    private void NoteReset(PeerInfo peer, ChangesRequest request, ResetReason reason)
+    {
+        if (request.After > 0 && reason is ResetReason.LogChanged or ResetReason.FingerprintMismatch or ResetReason.BeyondHead)
+        {
+            repairs.Request(peer.NodeId);
+        }
+    }
+
+    /// <summary>The log's id and head, and whether the caller's cursor (if any) is still valid on this log.</summary>
     private async Task ServeWatermarkAsync(HttpContext context, ServerSession session, FrameSink frames, ChangesRequest request)
     {
         var log = await writer.GetLogAsync(context.RequestAborted).ConfigureAwait(false);
         var logId = await log.GetLogIdAsync(context.RequestAborted).ConfigureAwait(false);
         var head = writer.Head;
-        await frames.WriteAsync(FrameKind.Watermark, ResetReason.None, 0, head, 0, head, 0, Encoding.UTF8.GetBytes(logId)).ConfigureAwait(false);
+        var reset = request.LogId is null ? ResetReason.None : await CheckCursorAsync(log, logId, request, head, context.RequestAborted).ConfigureAwait(false);
+        if (reset != ResetReason.None)
+        {
+            NoteReset(session.Peer, request, reset);
+        }
+
+        await frames.WriteAsync(FrameKind.Watermark, reset, 0, head, 0, head, 0, Encoding.UTF8.GetBytes(logId)).ConfigureAwait(false);
         await frames.EndAsync(head).ConfigureAwait(false);
     }
 
@@ -267,11 +291,7 @@ internal sealed partial class PeerServer(
 
         var log = await writer.GetLogAsync(context.RequestAborted).ConfigureAwait(false);
         var tree = await SourceTrees.BuildAsync(log, request.Collection, request.Depth, context.RequestAborted).ConfigureAwait(false);
-        var leaves = new UInt128[tree.LeafCount];
-        for (var i = 0; i < leaves.Length; i++)
-        {
-            leaves[i] = tree.GetLeaf(i);
-        }
+        var leaves = SourceTrees.Level(tree, request.Depth);
 
         await frames.WriteAsync(FrameKind.Leaves, ResetReason.None, 0, tree.EntryCount, 0, writer.Head, leaves.Length, StateCodec.EncodeLeaves(leaves)).ConfigureAwait(false);
         await frames.EndAsync(writer.Head).ConfigureAwait(false);
