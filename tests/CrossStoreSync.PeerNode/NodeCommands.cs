@@ -67,9 +67,42 @@ internal sealed class NodeCommands
         switch (parts[0])
         {
             case "write":
-                return Ticket(await _manager.WriteAsync(Note(parts[1], parts.Length > 2 ? parts[2] : string.Empty)));
+                {
+                    var note = Note(parts[1], parts.Length > 2 ? parts[2] : string.Empty);
+                    return Ticket(await _manager.WriteAsync(note), EntityEncoding.ComputeContentHash(note));
+                }
+
             case "delete":
-                return Ticket(await _manager.DeleteAsync(new EntityKey("notes", parts[1])));
+                return Ticket(await _manager.DeleteAsync(new EntityKey("notes", parts[1])), UInt128.Zero);
+            case "stream":
+                {
+                    // stream <milliseconds> <writes per second> <prefix> <keys>: a steady load of small batches every 10 ms.
+                    var args = line.Split(' ');
+                    var duration = TimeSpan.FromMilliseconds(long.Parse(args[1], CultureInfo.InvariantCulture));
+                    var rate = int.Parse(args[2], CultureInfo.InvariantCulture);
+                    var keys = int.Parse(args[4], CultureInfo.InvariantCulture);
+                    var started = System.Diagnostics.Stopwatch.StartNew();
+                    using var timer = new PeriodicTimer(TimeSpan.FromMilliseconds(10));
+                    var written = 0;
+                    var sequence = 0;
+                    SyncTicket last = default;
+                    while (started.Elapsed < duration && await timer.WaitForNextTickAsync())
+                    {
+                        var due = (int)(started.Elapsed.TotalSeconds * rate) - written;
+                        if (due <= 0)
+                        {
+                            continue;
+                        }
+
+                        var batch = Enumerable.Range(0, due).Select(_ => Note(args[3] + (sequence++ % keys).ToString(CultureInfo.InvariantCulture), "s" + sequence.ToString(CultureInfo.InvariantCulture)))
+                            .DistinctBy(n => n.Key).ToArray();
+                        last = await _manager.WriteBatchAsync(batch);
+                        Interlocked.Add(ref _ownEntries, last.Lsns.Count);
+                        written += due;
+                    }
+
+                    return JsonSerializer.Serialize(new { ok = true, written, last = last.Lsns.Last });
+                }
             case "load":
                 {
                     // load <count> <prefix>: batches of 100 entities with ~1 KB documents.
@@ -107,7 +140,7 @@ internal sealed class NodeCommands
                     var head = _writer.Head;
                     var synced = head == 0 || await _manager.WaitForSyncAsync(new SyncTicket(new LsnRange(1, head), default), TimeSpan.FromSeconds(60)) == SyncWaitOutcome.Synced;
                     var report = await _checker.CheckAsync("notes", new ConsistencyCheckOptions { Deep = true });
-                    return JsonSerializer.Serialize(new { ok = true, synced, consistent = report.IsConsistent, findings = report.Stores.Sum(s => s.Inconsistencies) });
+                    return JsonSerializer.Serialize(new { ok = true, synced, consistent = report.IsConsistent, findings = report.Stores.Sum(s => s.Inconsistent) });
                 }
 
             case "conflicts":
@@ -150,10 +183,10 @@ internal sealed class NodeCommands
         }
     }
 
-    private string Ticket(SyncTicket ticket)
+    private string Ticket(SyncTicket ticket, UInt128 hash)
     {
         Interlocked.Add(ref _ownEntries, ticket.Lsns.Count);
-        return JsonSerializer.Serialize(new { ok = true, lsn = ticket.Lsns.Last, version = ticket.Version.Value });
+        return JsonSerializer.Serialize(new { ok = true, lsn = ticket.Lsns.Last, version = ticket.Version.Value, hash = hash.ToString("X32", CultureInfo.InvariantCulture) });
     }
 
     private async Task<List<StateRow>> DumpAsync()
