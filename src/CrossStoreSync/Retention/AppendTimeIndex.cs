@@ -23,9 +23,16 @@ internal sealed class AppendTimeIndex
     public void Record(DateTimeOffset at, long head)
     {
         var ms = at.ToUnixTimeMilliseconds();
-        if (_marks.Count > 0 && (_marks[^1].AtMs >= ms || _marks[^1].Lsn > head))
+        if (_marks.Count > 0 && (_marks[^1].AtMs > ms || _marks[^1].Lsn > head))
         {
             // A clock that went back, or a head read lower than before: keep the older, safer mark.
+            return;
+        }
+
+        if (_marks.Count > 0 && _marks[^1].AtMs == ms)
+        {
+            // Everything up to the newer head was appended by this same instant too.
+            _marks[^1] = (ms, head);
             return;
         }
 

@@ -64,6 +64,9 @@ internal sealed partial class StoreDispatcher
 
     public CursorWatch Cursor { get; } = new();
 
+    /// <summary>The cursor as last saved to the log (what a restart resumes from and what log retention reads).</summary>
+    public CursorWatch SavedCursor { get; } = new();
+
     public WakeSignal Wake { get; } = new();
 
     public bool Faulted { get; private set; }
@@ -191,6 +194,7 @@ internal sealed partial class StoreDispatcher
         _savedCursor = cursor;
         _lastCursorSave = _time.GetTimestamp();
         Cursor.Advance(cursor);
+        SavedCursor.Advance(cursor);
         SyncLog.DispatcherResumed(_logger, Name, cursor);
         return cursor;
     }
@@ -328,6 +332,7 @@ internal sealed partial class StoreDispatcher
         await _log.SetCursorAsync(Name, cursor, cancellationToken).ConfigureAwait(false);
         _savedCursor = cursor;
         _lastCursorSave = _time.GetTimestamp();
+        SavedCursor.Advance(cursor);
     }
 
     private void Coalesce()

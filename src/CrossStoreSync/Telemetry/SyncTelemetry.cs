@@ -146,9 +146,20 @@ internal sealed class SyncMetrics
     {
         if (Retention is { } r)
         {
+            // Every replica is reported, with 0 when it has none, so a drop to zero shows.
+            var reported = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var lag in GetLag())
+            {
+                reported.Add(lag.Store);
+                yield return new Measurement<long>(r.DeadLetters.GetValueOrDefault(lag.Store), new KeyValuePair<string, object?>("store", lag.Store));
+            }
+
             foreach (var (store, count) in r.DeadLetters)
             {
-                yield return new Measurement<long>(count, new KeyValuePair<string, object?>("store", store));
+                if (!reported.Contains(store))
+                {
+                    yield return new Measurement<long>(count, new KeyValuePair<string, object?>("store", store));
+                }
             }
         }
     }
