@@ -28,7 +28,7 @@ namespace CrossStoreSync.Qdrant;
 /// </para>
 /// <para>Requires Qdrant 1.17 or later (for <c>update_filter</c>); <see cref="InitializeAsync"/> checks the version.</para>
 /// </remarks>
-public sealed partial class QdrantVectorStore : IVectorStore
+public sealed partial class QdrantVectorStore : IVectorStore, ITombstoneStore
 {
     private const int MaxGuardRounds = 8;
     private static readonly Version MinimumServer = new(1, 17);
