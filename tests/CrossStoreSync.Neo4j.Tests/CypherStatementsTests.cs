@@ -23,6 +23,7 @@ public sealed partial class CypherStatementsTests
             data.Add("ScanDigests", CypherStatements.ScanDigests(label));
             data.Add("Count", CypherStatements.Count(label));
             data.Add("RemoveByOrigin", CypherStatements.RemoveByOrigin(label));
+            data.Add("PurgeTombstones", CypherStatements.PurgeTombstones(label));
             data.Add("OutgoingNeighbors", CypherStatements.OutgoingNeighbors(label));
             data.Add("IncomingNeighbors", CypherStatements.IncomingNeighbors(label));
         }
