@@ -236,10 +236,12 @@ internal sealed partial class LogRetention : IAsyncDisposable
         var positions = new List<RetentionPosition>();
 
         // Durable cursors, not in-memory ones: after a crash a dispatcher resumes from its durable cursor. A store that
-        // needs a rebuild no longer holds anything; its rebuild's migration does.
+        // needs a rebuild (even once its rebuild has started: its saved cursor may still be the old one for a moment),
+        // or a new one waiting for its first backfill, needs nothing before that backfill's start position, which its
+        // migration holds.
         foreach (var dispatcher in _engine.Dispatchers)
         {
-            if (!dispatcher.NeedsRebuild)
+            if (!dispatcher.AwaitingBackfill && !dispatcher.NeedsRebuild)
             {
                 positions.Add(new RetentionPosition(dispatcher.Name, RetentionHolderKind.Store, await log.GetCursorAsync(dispatcher.Name, cancellationToken).ConfigureAwait(false)));
             }
