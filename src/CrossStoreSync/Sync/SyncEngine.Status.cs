@@ -99,11 +99,15 @@ internal sealed partial class SyncEngine
             }
             else
             {
-                // A dead letter counts when it is for the key's last logged change; with the entries truncated, the
-                // newest dead letter is for the last change the store saw of the key.
+                // A dead letter counts when it is for the key's last change: the last logged one, or, with the entries
+                // truncated, the state the source holds (a newer change after it was applied, since it is below every
+                // cursor and has no newer dead letter); with nothing in the source, only a delete can be the last change.
                 var letter = await topology.Log.GetDeadLetterAsync(dispatcher.Name, key, cancellationToken).ConfigureAwait(false);
-                stores.Add(letter is not null && letter.Lsn >= (last?.Lsn ?? 0)
-                    ? new StoreEntityStatus(dispatcher.Name, StoreSyncState.DeadLettered, cursor, letter.Reason)
+                var current = letter is not null && (last is not null
+                    ? letter.Lsn >= last.Lsn
+                    : version is { } held ? letter.Version >= held : letter.Kind == ChangeKind.Delete);
+                stores.Add(current
+                    ? new StoreEntityStatus(dispatcher.Name, StoreSyncState.DeadLettered, cursor, letter!.Reason)
                     : new StoreEntityStatus(dispatcher.Name, StoreSyncState.Synced, cursor, null));
             }
         }
