@@ -32,7 +32,7 @@ namespace CrossStoreSync.Neo4j;
 /// version guard inside the statement. Every statement text comes from <see cref="CypherStatements"/>.
 /// </para>
 /// </remarks>
-public sealed class Neo4jGraphStore : IGraphStore
+public sealed class Neo4jGraphStore : IGraphStore, ITombstoneStore
 {
     private readonly Neo4jGraphStoreOptions _options;
     private readonly Neo4jHttp _http;
@@ -294,6 +294,27 @@ public sealed class Neo4jGraphStore : IGraphStore
         ArgumentException.ThrowIfNullOrWhiteSpace(origin);
         using var response = await _http.RunAsync(CypherStatements.RemoveByOrigin(collection), origin, static (w, o) => w.WriteString("origin", o), write: true, "remove by origin", null, cancellationToken).ConfigureAwait(false);
         return Rows(response).First()[0].GetInt64();
+    }
+
+    /// <inheritdoc />
+    /// <remarks>One statement per call (<see cref="CypherStatements.PurgeTombstones"/>); a tombstone other entities still point at becomes a placeholder.</remarks>
+    public async ValueTask<int> PurgeTombstonesAsync(string collection, HlcTimestamp olderThan, int maxCount, CancellationToken cancellationToken)
+    {
+        EntityKey.ValidateCollection(collection, nameof(collection));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        using var response = await _http.RunAsync(
+            CypherStatements.PurgeTombstones(collection),
+            (olderThan.Value, maxCount),
+            static (w, s) =>
+            {
+                w.WriteNumber("version", s.Value);
+                w.WriteNumber("limit", s.maxCount);
+            },
+            write: true,
+            "purge tombstones",
+            null,
+            cancellationToken).ConfigureAwait(false);
+        return (int)Rows(response).First()[0].GetInt64();
     }
 
     /// <inheritdoc />

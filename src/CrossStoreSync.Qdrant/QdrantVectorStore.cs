@@ -32,7 +32,7 @@ namespace CrossStoreSync.Qdrant;
 /// has no upsert with an update filter.
 /// </para>
 /// </remarks>
-public sealed partial class QdrantVectorStore : IVectorStore, IDisposable
+public sealed partial class QdrantVectorStore : IVectorStore, ITombstoneStore, IDisposable
 {
     private const int MaxGuardRounds = 8;
     private static readonly Version MinimumServer = new(1, 17);

@@ -188,6 +188,28 @@ public abstract class GraphStoreConformanceTests : StoreConformanceTests
     }
 
     [Fact]
+    public async Task Purging_a_tombstone_keeps_the_edges_other_entities_point_at_it_with()
+    {
+        var a = Entity("a", edges: [new SyncEdge("KNOWS", new EntityKey(Items, "b"))]);
+        await Apply(EntityChange.Upsert(a, V(1)), EntityChange.Upsert(Entity("b", edges: []), V(1)));
+        var before = await DigestOf(a.Key);
+        await Apply(EntityChange.Delete(new EntityKey(Items, "b"), V(2)));
+
+        Assert.Equal(1, await ((ITombstoneStore)Store).PurgeTombstonesAsync(Items, V(5), 10, CancellationToken.None));
+
+        // a's edge belongs to a: it stays, to a target that no longer exists, and a's digest is unchanged.
+        Assert.Equal(before, await DigestOf(a.Key));
+        var outgoing = await Graph.GetNeighborsAsync(a.Key, null, EdgeDirection.Outgoing, CancellationToken.None);
+        Assert.Equal([("b", "KNOWS", false)], outgoing.Select(n => (n.Key.Id, n.EdgeType, n.Exists)).ToArray());
+        Assert.Equal(1, await Store.CountAsync(Items, CancellationToken.None));
+        Assert.Equal(0, await ((ITombstoneStore)Store).PurgeTombstonesAsync(Items, V(5), 10, CancellationToken.None));
+
+        // The key is free again: an older change is applied.
+        await Apply(EntityChange.Upsert(Entity("b", edges: []), V(1)));
+        Assert.Equal(V(1), (await DigestOf(new EntityKey(Items, "b")))?.Version);
+    }
+
+    [Fact]
     public async Task Replacing_an_entity_replaces_its_edges()
     {
         await Apply(EntityChange.Upsert(Entity("a", edges: [new SyncEdge("OLD", new EntityKey(Items, "b"))]), V(1)));

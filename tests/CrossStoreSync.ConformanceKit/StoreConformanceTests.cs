@@ -156,6 +156,50 @@ public abstract class StoreConformanceTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Purging_tombstones_removes_only_tombstones_older_than_the_horizon()
+    {
+        var tombstones = Assert.IsAssignableFrom<ITombstoneStore>(Store);
+        await Apply(EntityChange.Upsert(Entity("live"), V(1)));
+        await Apply(EntityChange.Upsert(Entity("old"), V(1)), EntityChange.Upsert(Entity("young"), V(1)), EntityChange.Upsert(Entity("other", collection: Other), V(1)));
+        await Apply(EntityChange.Delete(new EntityKey(Items, "old"), V(2)), EntityChange.Delete(new EntityKey(Items, "young"), V(10)), EntityChange.Delete(new EntityKey(Other, "other"), V(2)));
+        await Apply(EntityChange.Delete(new EntityKey(Items, "never-written"), V(3)));
+
+        Assert.Equal(2, await tombstones.PurgeTombstonesAsync(Items, V(5), 100, CancellationToken.None));
+        Assert.Equal(0, await tombstones.PurgeTombstonesAsync(Items, V(5), 100, CancellationToken.None));
+
+        // A purged tombstone no longer guards its key: an older change is applied again (the documented risk).
+        await Apply(EntityChange.Upsert(Entity("old", "late"), V(3)));
+        Assert.Equal(V(3), (await DigestOf(new EntityKey(Items, "old")))?.Version);
+
+        // Younger tombstones, other collections and live records stay.
+        await Apply(EntityChange.Upsert(Entity("young", "late"), V(5)), EntityChange.Upsert(Entity("other", "late", collection: Other), V(1)));
+        Assert.Null(await DigestOf(new EntityKey(Items, "young")));
+        Assert.Null(await DigestOf(new EntityKey(Other, "other")));
+        Assert.Equal(V(1), (await DigestOf(new EntityKey(Items, "live")))?.Version);
+        Assert.Equal(2, await Store.CountAsync(Items, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Purging_tombstones_removes_at_most_the_batch_size_per_call()
+    {
+        var tombstones = Assert.IsAssignableFrom<ITombstoneStore>(Store);
+        var keys = Enumerable.Range(0, 25).Select(i => new EntityKey(Items, "t" + i)).ToArray();
+        await Store.ApplyAsync(keys.Select(k => EntityChange.Upsert(Entity(k.Id), V(1))).ToArray(), CancellationToken.None);
+        await Store.ApplyAsync(keys.Select(k => EntityChange.Delete(k, V(2))).ToArray(), CancellationToken.None);
+
+        var purged = new List<int>();
+        for (var i = 0; i < 4; i++)
+        {
+            purged.Add(await tombstones.PurgeTombstonesAsync(Items, V(3), 10, CancellationToken.None));
+        }
+
+        Assert.Equal([10, 10, 5, 0], purged);
+        Assert.Equal(0, await Store.CountAsync(Items, CancellationToken.None));
+        await Apply(EntityChange.Upsert(Entity("t7"), V(1)));
+        Assert.Equal(1, await Store.CountAsync(Items, CancellationToken.None));
+    }
+
+    [Fact]
     public async Task Delete_then_newer_upsert_recreates_the_record()
     {
         var key = new EntityKey(Items, "a");

@@ -16,6 +16,7 @@ if (args.Length < 2)
     Console.Error.WriteLine("       CrashHost <surreal-load|surreal-recover> <dir> <endpoint> <namespace> <database>");
     Console.Error.WriteLine("       CrashHost cdc <dir> <connection string> <table> <slot> [until-lsn]");
     Console.Error.WriteLine("       CrashHost pg-worker <dir> <connection string> <worker id> <idle|writer:ROUNDS:KEYS>");
+    Console.Error.WriteLine("       CrashHost <retention-load|retention-recover> <dir>");
     return 64;
 }
 
@@ -25,6 +26,11 @@ var dir = args[1];
 if (mode == "pg-worker" && args.Length >= 5)
 {
     return await CrossStoreSync.CrashHost.PgWorkerMode.RunAsync(dir, args[2], args[3], args[4]);
+}
+
+if (mode.StartsWith("retention-", StringComparison.Ordinal))
+{
+    return await CrossStoreSync.CrashHost.RetentionMode.RunAsync(mode, dir);
 }
 
 if (mode == "cdc")

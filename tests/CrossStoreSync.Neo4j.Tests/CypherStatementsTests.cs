@@ -23,6 +23,7 @@ public sealed partial class CypherStatementsTests
             data.Add($"ScanDigests({label})", CypherStatements.ScanDigests(label));
             data.Add($"Count({label})", CypherStatements.Count(label));
             data.Add($"RemoveByOrigin({label})", CypherStatements.RemoveByOrigin(label));
+            data.Add($"PurgeTombstones({label})", CypherStatements.PurgeTombstones(label));
             data.Add($"OutgoingNeighbors({label})", CypherStatements.OutgoingNeighbors(label));
             data.Add($"IncomingNeighbors({label})", CypherStatements.IncomingNeighbors(label));
         }

@@ -55,6 +55,16 @@ public sealed class ChildProcess : IDisposable
         throw new InvalidOperationException($"The crash host ended (exit {(_process.HasExited ? _process.ExitCode : -1)}) before the expected line. stderr: {await _process.StandardError.ReadToEndAsync()}");
     }
 
+    /// <summary>Reads every line the process wrote before it ended (call after it ended, for instance after <see cref="KillHard"/>).</summary>
+    public async Task DrainAsync(Action<string> onLine)
+    {
+        await _pump.WaitAsync(TimeSpan.FromSeconds(60));
+        while (_lines.Reader.TryRead(out var line))
+        {
+            onLine(line);
+        }
+    }
+
     /// <summary>Kills the process with SIGKILL and reaps it.</summary>
     public void KillHard()
     {

@@ -114,6 +114,85 @@ public sealed class CrashTests : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData("TRUNCATING")]
+    [InlineData("PURGING")]
+    public async Task Process_killed_in_the_middle_of_retention_loses_nothing_acknowledged_and_converges(string killOn)
+    {
+        // Per key: the newest acknowledged version (upsert or delete), and whether a delete was started after it.
+        var acked = new Dictionary<string, (long Version, bool Deleted, bool DeleteStarted)>(StringComparer.Ordinal);
+        var signals = 0;
+        using (var load = ChildProcess.Start("retention-load", _dir.Path))
+        {
+            await load.ReadUntilAsync(l => l == "READY");
+
+            // Several rounds in, so truncation and purges have real work, then at the next batch of the chosen kind.
+            void Track(string line)
+            {
+                var parts = line.Split(' ');
+                switch (parts[0])
+                {
+                    case "ACK":
+                        acked[parts[1]] = (long.Parse(parts[2], CultureInfo.InvariantCulture), false, false);
+                        break;
+                    case "DEL-START":
+                        acked[parts[1]] = acked.GetValueOrDefault(parts[1]) with { DeleteStarted = true };
+                        break;
+                    case "DEL":
+                        acked[parts[1]] = (long.Parse(parts[2], CultureInfo.InvariantCulture), true, false);
+                        break;
+                }
+            }
+
+            await load.ReadUntilAsync(l => l.StartsWith(killOn, StringComparison.Ordinal) && ++signals >= Random.Shared.Next(5, 30), Track);
+            load.KillHard();
+
+            // What the child printed before it died was acknowledged (or, for DEL-START, attempted) too.
+            await load.DrainAsync(Track);
+        }
+
+        using (var recover = ChildProcess.Start("retention-recover", _dir.Path))
+        {
+            Assert.Equal("CLEAN", await recover.ReadUntilAsync(l => l is "CLEAN" || l.StartsWith("DIRTY", StringComparison.Ordinal) || l.StartsWith("NOT-SYNCED", StringComparison.Ordinal)));
+            Assert.Equal(0, await recover.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await using var log = new SqliteChangeLog(_dir.File("source.db"));
+        await log.InitializeAsync(CancellationToken.None);
+        await using var vectors = new SqliteVectorStore(_dir.File("vectors.db"));
+        await vectors.InitializeAsync(Collections, CancellationToken.None);
+        await using var graph = new SqliteGraphStore(_dir.File("graph.db"));
+        await graph.InitializeAsync(Collections, CancellationToken.None);
+
+        Assert.NotEmpty(acked);
+        Assert.True(await log.GetTruncatedThroughAsync(CancellationToken.None) > 0, "The child never truncated its log.");
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_dir.File("source.db")};Pooling=False");
+        await connection.OpenAsync();
+        foreach (var (id, expected) in acked)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = "SELECT version, deleted FROM documents WHERE collection = 'items' AND id = $id";
+            command.Parameters.AddWithValue("$id", id);
+            using var reader = await command.ExecuteReaderAsync();
+            if (!await reader.ReadAsync())
+            {
+                // No row at all: only a delete's tombstone, later purged, explains it.
+                Assert.True(expected.Deleted || expected.DeleteStarted, $"{id} was acknowledged at {new HlcTimestamp(expected.Version)} but the source holds nothing.");
+                continue;
+            }
+
+            var version = reader.GetInt64(0);
+            Assert.True(version >= expected.Version, $"The source holds {id} at {new HlcTimestamp(version)}, older than the acknowledged {new HlcTimestamp(expected.Version)}.");
+            if (version == expected.Version)
+            {
+                Assert.Equal(expected.Deleted, reader.GetInt64(1) == 1);
+            }
+        }
+
+        await AssertReplicasMatchSource(log.Documents, vectors, graph);
+        Assert.Empty(await log.ReadPendingAsync(CancellationToken.None));
+    }
+
     private static async Task AssertReplicasMatchSource(IDocumentStore source, params ISyncStore[] replicas)
     {
         var sourceDigests = new Dictionary<string, EntityDigest>(StringComparer.Ordinal);

@@ -21,7 +21,7 @@ internal static class CypherStatements
     public const string CommonLabel = "SyncEntity";
 
     /// <summary>The parameter names statements use; the catalogue test checks nothing else appears.</summary>
-    public static readonly string[] Parameters = ["rows", "ids", "after", "first", "last", "limit", "origin", "id", "type"];
+    public static readonly string[] Parameters = ["rows", "ids", "after", "first", "last", "limit", "origin", "id", "type", "version"];
 
     /// <summary>An existing entity: written (not a placeholder) and not deleted.</summary>
     private const string Live = "n._sync_version IS NOT NULL AND n._sync_deleted = false";
@@ -108,6 +108,19 @@ internal static class CypherStatements
         "FOREACH (x IN CASE WHEN referenced THEN [1] ELSE [] END | REMOVE n._sync_version, n._sync_hash, n._sync_bucket, n._sync_deleted, n._sync_origin, n.embedding)\n" +
         "FOREACH (x IN CASE WHEN referenced THEN [] ELSE [1] END | DELETE n)\n" +
         "RETURN count(*) AS removed";
+
+    /// <summary>
+    /// Purges up to <c>$limit</c> tombstones older than <c>$version</c>. A tombstone other entities' edges still point
+    /// at becomes a placeholder (those edges belong to the other entities and stay), any other is deleted; either way the
+    /// key no longer holds a version, so an older change would be applied again.
+    /// </summary>
+    public static string PurgeTombstones(string label) =>
+        $"MATCH (n:{Identifier(label)})\nWHERE n._sync_deleted = true AND n._sync_version < $version\n" +
+        "WITH n LIMIT $limit\n" +
+        "WITH n, EXISTS { MATCH (n)<-[]-() } AS referenced\n" +
+        "FOREACH (x IN CASE WHEN referenced THEN [1] ELSE [] END | REMOVE n._sync_version, n._sync_hash, n._sync_bucket, n._sync_deleted, n._sync_origin, n.embedding)\n" +
+        "FOREACH (x IN CASE WHEN referenced THEN [] ELSE [1] END | DETACH DELETE n)\n" +
+        "RETURN count(*) AS purged";
 
     /// <summary>Outgoing neighbours of node <c>$id</c>, optionally of edge type <c>$type</c>, in edge order.</summary>
     public static string OutgoingNeighbors(string label) =>

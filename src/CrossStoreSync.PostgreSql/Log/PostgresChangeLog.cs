@@ -34,7 +34,7 @@ namespace CrossStoreSync.PostgreSql.Log;
 /// </para>
 /// <para>Thread-safe; uses connections from the <see cref="NpgsqlDataSource"/> it is given (which it does not own).</para>
 /// </remarks>
-public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartitionedChangeLog
+public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartitionedChangeLog, IChangeLogRetention
 {
     private const string RecordColumns = "lsn, collection, id, kind, version, state, hash, payload, checksum";
     private readonly NpgsqlDataSource _dataSource;
@@ -140,6 +140,8 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
                 created_at timestamptz NOT NULL);
             CREATE INDEX IF NOT EXISTS dead_letters_key ON {_s}.dead_letters (store, collection, entity_id);
             CREATE INDEX IF NOT EXISTS dead_letters_lsn ON {_s}.dead_letters (lsn);
+            CREATE INDEX IF NOT EXISTS dead_letters_created ON {_s}.dead_letters (created_at);
+            CREATE TABLE IF NOT EXISTS {_s}.log_truncation (id int PRIMARY KEY CHECK (id = 1), through bigint NOT NULL);
             """, cancellationToken).ConfigureAwait(false);
 
         await using (var head = new NpgsqlCommand($"INSERT INTO {_s}.log_head (id, last_lsn, max_version, partitions) VALUES (1, 0, 0, $1) ON CONFLICT (id) DO NOTHING; ", connection, transaction))

@@ -17,8 +17,8 @@ namespace CrossStoreSync.PostgreSql.Stores;
 /// </summary>
 /// <remarks>
 /// Names: table <c>doc_&lt;collection&gt;</c>, primary key <c>docpk_&lt;collection&gt;</c>, bucket index
-/// <c>docidx_&lt;collection&gt;</c>. The prefixes keep the tables apart from the change log's tables in a shared
-/// schema, and the three prefixes never produce each other's names. A name longer than PostgreSQL's 63 characters
+/// <c>docidx_&lt;collection&gt;</c>, tombstone index <c>doctomb_&lt;collection&gt;</c>. The prefixes keep the tables
+/// apart from the change log's tables in a shared schema, and the four prefixes never produce each other's names. A name longer than PostgreSQL's 63 characters
 /// keeps its first 50 and ends in <c>$</c> and 12 hex digits of its hash: collections cannot contain <c>$</c>, so
 /// a shortened name never equals a verbatim one. Thread-safe.
 /// </remarks>
@@ -123,6 +123,10 @@ internal sealed class DocumentTables(string schema)
                 .Append("    CONSTRAINT ").Append(PostgresSql.Quote(Fit("docpk_" + collection))).Append(" PRIMARY KEY (id));\n");
             sql.Append("CREATE INDEX IF NOT EXISTS ").Append(PostgresSql.Quote(Fit("docidx_" + collection)))
                 .Append(" ON ").Append(table).Append(" (bucket, id);\n");
+
+            // Tombstones only, so a purge reads only them; added to tables created before it at the next start.
+            sql.Append("CREATE INDEX IF NOT EXISTS ").Append(PostgresSql.Quote(Fit("doctomb_" + collection)))
+                .Append(" ON ").Append(table).Append(" (version) WHERE deleted;\n");
         }
 
         await using var command = new NpgsqlCommand(sql.ToString(), connection, transaction);

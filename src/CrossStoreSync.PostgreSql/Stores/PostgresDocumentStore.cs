@@ -36,7 +36,7 @@ namespace CrossStoreSync.PostgreSql.Stores;
 /// are transient). Cancellation passes through as <see cref="OperationCanceledException"/>.
 /// </para>
 /// </remarks>
-public sealed partial class PostgresDocumentStore : IDocumentStore
+public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneStore
 {
     private const int RowsPerStatement = 1000;
 

@@ -19,6 +19,27 @@ internal static class SyncFilters
         },
     };
 
+    /// <summary>Tombstones whose version is below <paramref name="below"/>, optionally only among <paramref name="ids"/>.</summary>
+    public static Filter TombstonesBelow(long below, IReadOnlyList<PointId>? ids = null)
+    {
+        var filter = new Filter
+        {
+            Must =
+            {
+                Conditions.Match(SyncPayload.DeletedPath, true),
+                Conditions.Range(SyncPayload.VersionPath, new global::Qdrant.Client.Grpc.Range { Lt = below }),
+            },
+        };
+        if (ids is not null)
+        {
+            var hasId = new HasIdCondition();
+            hasId.HasId.AddRange(ids);
+            filter.Must.Add(new Condition { HasId = hasId });
+        }
+
+        return filter;
+    }
+
     /// <summary>Points still tagged with <paramref name="origin"/>.</summary>
     public static Filter Origin(string origin) => new() { Must = { Conditions.MatchKeyword(SyncPayload.OriginPath, origin) } };
 

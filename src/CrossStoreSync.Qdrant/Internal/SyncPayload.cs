@@ -47,6 +47,7 @@ internal static class SyncPayload
     public const string LivePath = Root + "." + Live;
     public const string OriginPath = Root + "." + Origin;
     public const string KeyPath = Root + "." + Key;
+    public const string DeletedPath = Root + "." + Deleted;
 
     /// <summary>
     /// Adds the <c>_sync</c> object of <paramref name="change"/> to a point's payload. Integers travel as Qdrant's

@@ -12,6 +12,13 @@ namespace CrossStoreSync.Sqlite.Internal;
 internal sealed class SqliteDatabase : IAsyncDisposable
 {
     private const int QueueCapacity = 8192;
+
+    // Pages moved per incremental-vacuum step: each step runs inside one group commit, so writers never wait behind
+    // more than this much page copying (2,000 × 4 KiB = 8 MiB).
+    private const int VacuumPagesPerStep = 2000;
+
+    // The WAL file is cut back to this size after a checkpoint; without a limit it keeps its largest size for good.
+    private const long JournalSizeLimitBytes = 64L * 1024 * 1024;
     private readonly Channel<WriteOperation> _queue;
     private readonly string _readConnectionString;
     private readonly SqliteConnection _writer;
@@ -35,17 +42,22 @@ internal sealed class SqliteDatabase : IAsyncDisposable
         _readConnectionString = builder.ToString();
         _writer = new SqliteConnection(builder.ToString());
         _writer.Open();
+        ConvertedToIncrementalVacuum = EnsureIncrementalVacuum(_writer);
 
         // WAL lets readers run beside the single writer; synchronous=FULL makes every commit durable before the
         // writers it carries are acknowledged (NORMAL only loses the tail on power loss, never on a process crash).
         Execute(_writer, "PRAGMA journal_mode=WAL;");
         Execute(_writer, durable ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
         Execute(_writer, "PRAGMA busy_timeout=30000;");
+        Execute(_writer, $"PRAGMA journal_size_limit={JournalSizeLimitBytes};");
         _queue = Channel.CreateBounded<WriteOperation>(new BoundedChannelOptions(QueueCapacity) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         _writerLoop = Task.Factory.StartNew(RunWriter, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
     }
 
     public string Path { get; }
+
+    /// <summary>True when this open converted an existing file to incremental vacuum (a one-time full VACUUM).</summary>
+    public bool ConvertedToIncrementalVacuum { get; }
 
     /// <summary>Transactions committed so far; with group commit it grows slower than the number of write operations.</summary>
     public long CommitCount => Interlocked.Read(ref _commits);
@@ -62,6 +74,41 @@ internal sealed class SqliteDatabase : IAsyncDisposable
         var operation = new WriteOperation<T>(work);
         await _queue.Writer.WriteAsync(operation, cancellationToken).ConfigureAwait(false);
         return await operation.Task.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Gives the file's free pages back to the file system (incremental vacuum), a bounded number per group commit so
+    /// writers keep going in between. Rows deleted by log truncation or tombstone purges free pages; without this the
+    /// file keeps its peak size and only reuses them. Returns the pages released.
+    /// </summary>
+    public async Task<long> ReleaseFreePagesAsync(CancellationToken cancellationToken)
+    {
+        long released = 0;
+        while (true)
+        {
+            var (before, after) = await WriteAsync((c, t) =>
+            {
+                var free = FreePages(c, t);
+                if (free > 0)
+                {
+                    Execute(c, $"PRAGMA incremental_vacuum({VacuumPagesPerStep});", t);
+                }
+
+                return (free, free > 0 ? FreePages(c, t) : 0);
+            }, cancellationToken).ConfigureAwait(false);
+            released += Math.Max(0, before - after);
+            if (after == 0 || after >= before)
+            {
+                return released;
+            }
+        }
+    }
+
+    /// <summary>The file's size in bytes, write-ahead log included.</summary>
+    public long FileBytes()
+    {
+        var wal = new FileInfo(Path + "-wal");
+        return new FileInfo(Path).Length + (wal.Exists ? wal.Length : 0);
     }
 
     /// <summary>Opens a pooled read connection.</summary>
@@ -94,6 +141,33 @@ internal sealed class SqliteDatabase : IAsyncDisposable
         command.CommandText = sql;
         command.Transaction = transaction;
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Makes the file use incremental vacuum: set on a new file before its first table, so it is free; an existing file
+    /// needs one full VACUUM to switch (it rewrites the file; documented in the README). Returns whether it converted.
+    /// </summary>
+    private static bool EnsureIncrementalVacuum(SqliteConnection connection)
+    {
+        const long Incremental = 2;
+        Execute(connection, "PRAGMA auto_vacuum=INCREMENTAL;");
+        if (Scalar(connection, null, "PRAGMA auto_vacuum") == Incremental)
+        {
+            return false;
+        }
+
+        Execute(connection, "VACUUM;");
+        return true;
+    }
+
+    private static long FreePages(SqliteConnection connection, SqliteTransaction transaction) => Scalar(connection, transaction, "PRAGMA freelist_count");
+
+    private static long Scalar(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        return Convert.ToInt64(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
     }
 
     private async Task RunWriter()

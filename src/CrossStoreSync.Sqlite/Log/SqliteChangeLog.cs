@@ -17,7 +17,7 @@ namespace CrossStoreSync.Sqlite.Log;
 /// version, content hash, key and payload; a mismatch is reported as <see cref="ChangeLogCorruptedException"/>.
 /// Thread-safe.
 /// </summary>
-public sealed partial class SqliteChangeLog : IReplicationLog, IAsyncDisposable
+public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetention, IAsyncDisposable
 {
     private const int TailCacheCapacity = 8192;
 
@@ -28,6 +28,9 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IAsyncDisposable
         "SELECT l.lsn, l.collection, l.id, l.kind, l.version, l.state, l.hash, l.payload, l.checksum, " +
         "d.version, d.hash, d.deleted, d.document, d.vector, d.edges " +
         "FROM log_entries l LEFT JOIN documents d ON d.collection = l.collection AND d.id = l.id ";
+    private const string LastLsnSql =
+        "SELECT max(COALESCE((SELECT MAX(lsn) FROM log_entries), 0), COALESCE((SELECT through FROM log_truncation WHERE id = 1), 0))";
+
     private readonly SqliteDatabase _database;
     private readonly LogTailCache _tail = new(TailCacheCapacity);
     private long _nextLsn; // touched only on the writer thread once initialised
@@ -40,7 +43,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IAsyncDisposable
     public SqliteChangeLog(string path, string documentStoreName = "documents", bool durable = true)
     {
         _database = new SqliteDatabase(path, durable);
-        Documents = new SqliteDocumentStore(_database, documentStoreName);
+        Documents = new SqliteDocumentStore(_database, documentStoreName, coupledToLog: true);
     }
 
     /// <summary>The document store that commits together with the log.</summary>
@@ -86,12 +89,15 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IAsyncDisposable
                     created_at INTEGER NOT NULL);
                 CREATE INDEX IF NOT EXISTS dead_letters_key ON dead_letters (store, collection, entity_id);
                 CREATE INDEX IF NOT EXISTS dead_letters_lsn ON dead_letters (lsn);
+                CREATE INDEX IF NOT EXISTS dead_letters_created ON dead_letters (created_at);
+                CREATE TABLE IF NOT EXISTS log_truncation (id INTEGER PRIMARY KEY CHECK (id = 1), through INTEGER NOT NULL);
                 """, t);
             SqliteDocumentStore.CreateTables(c, t);
             CreateReplicationTables(c, t);
             using var max = c.CreateCommand();
             max.Transaction = t;
-            max.CommandText = "SELECT COALESCE(MAX(lsn), 0) FROM log_entries";
+            // After a truncation that removed every entry, numbering continues after what was removed.
+            max.CommandText = LastLsnSql;
             _nextLsn = Convert.ToInt64(max.ExecuteScalar(), CultureInfo.InvariantCulture) + 1;
             Volatile.Write(ref _initialized, 1);
             return true;
@@ -235,7 +241,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IAsyncDisposable
     }
 
     /// <inheritdoc />
-    public ValueTask<long> GetLastLsnAsync(CancellationToken cancellationToken) => ScalarAsync("SELECT COALESCE(MAX(lsn), 0) FROM log_entries");
+    public ValueTask<long> GetLastLsnAsync(CancellationToken cancellationToken) => ScalarAsync(LastLsnSql);
 
     /// <inheritdoc />
     public async ValueTask<HlcTimestamp> GetMaxVersionAsync(CancellationToken cancellationToken) =>

@@ -21,10 +21,19 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
     {
     }
 
-    internal SqliteDocumentStore(SqliteDatabase database, string name)
+    internal SqliteDocumentStore(SqliteDatabase database, string name, bool coupledToLog)
         : base(name, StoreKind.Document, database, ownsDatabase: false)
     {
+        _coupledToLog = coupledToLog;
     }
+
+    private readonly bool _coupledToLog;
+
+    // Log entries appended with the source write carry no payload and read it from this row: while the log still holds
+    // an entry of the key (entries are kept KeepAppliedFor), its tombstone stays.
+    private protected override string PurgeCondition => _coupledToLog
+        ? " AND NOT EXISTS (SELECT 1 FROM log_entries l WHERE l.collection = s.collection AND l.id = s.id)"
+        : string.Empty;
 
     private protected override string Table => "documents";
 
@@ -50,7 +59,7 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
                 from_node INTEGER,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS documents_bucket ON documents (collection, bucket, id);
-            """, transaction);
+            """ + TombstoneIndexSql("documents"), transaction);
 
         // Files created before replication between nodes existed lack the causal-history columns; both start empty,
         // which reads as "written on this node, no history from others" — exactly what such a file holds.

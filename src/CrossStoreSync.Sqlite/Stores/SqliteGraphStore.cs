@@ -42,6 +42,7 @@ public sealed class SqliteGraphStore : SqliteStoreBase, IGraphStore
                 origin TEXT,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS nodes_bucket ON nodes (collection, bucket, id);
+            CREATE INDEX IF NOT EXISTS nodes_tombstones ON nodes (collection, version) WHERE deleted = 1;
             CREATE TABLE IF NOT EXISTS edges (
                 src_collection TEXT NOT NULL,
                 src_bucket INTEGER NOT NULL,

@@ -14,7 +14,7 @@ namespace CrossStoreSync.Sqlite.Stores;
 /// deleted), a version-guarded write path through the group-committing writer, and digest reads paged by
 /// (bucket, id) over an index so a bucket range costs only its own rows.
 /// </summary>
-public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
+public abstract class SqliteStoreBase : ISyncStore, ITombstoneStore, IAsyncDisposable
 {
     private const int DigestPageSize = 1000;
     private const int IdsPerQuery = 500;
@@ -225,6 +225,57 @@ public abstract class SqliteStoreBase : ISyncStore, IAsyncDisposable
         command.Parameters.AddWithValue("$o", origin);
         return command.ExecuteNonQuery();
     }
+
+    /// <summary>
+    /// Extra condition a tombstone must meet to be purged (the coupled document store keeps a tombstone while the log
+    /// still holds entries of its key: those entries read their payload from the row). Empty by default.
+    /// </summary>
+    private protected virtual string PurgeCondition => string.Empty;
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Uses a partial index on the tombstones, so a purge reads only tombstones. When a purge run ends (fewer than
+    /// <paramref name="maxCount"/> removed) the freed pages are given back to the file system.
+    /// </remarks>
+    public async ValueTask<int> PurgeTombstonesAsync(string collection, HlcTimestamp olderThan, int maxCount, CancellationToken cancellationToken)
+    {
+        EntityKey.ValidateCollection(collection, nameof(collection));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        int purged;
+        try
+        {
+            purged = await Database.WriteAsync((c, t) =>
+            {
+                using var command = c.CreateCommand();
+                command.Transaction = t;
+                command.CommandText =
+                    $"DELETE FROM {Table} WHERE rowid IN (SELECT s.rowid FROM {Table} s INDEXED BY {Table}_tombstones " +
+                    $"WHERE s.collection = $c AND s.deleted = 1 AND s.version < $v{PurgeCondition} LIMIT $n)";
+                command.Parameters.AddWithValue("$c", collection);
+                command.Parameters.AddWithValue("$v", olderThan.Value);
+                command.Parameters.AddWithValue("$n", maxCount);
+                return command.ExecuteNonQuery();
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(ex, "purge tombstones");
+        }
+
+        if (purged > 0 && purged < maxCount)
+        {
+            await Database.ReleaseFreePagesAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return purged;
+    }
+
+    /// <summary>The partial index that makes tombstone purges read only tombstones.</summary>
+    private protected static string TombstoneIndexSql(string table) =>
+        $"CREATE INDEX IF NOT EXISTS {table}_tombstones ON {table} (collection, version) WHERE deleted = 1;";
+
+    /// <summary>The size of the store's database file and its write-ahead log, in bytes.</summary>
+    public long FileBytes() => Database.FileBytes();
 
     /// <summary>Closes the database when this store owns it.</summary>
     public async ValueTask DisposeAsync()

@@ -46,6 +46,7 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
                 origin TEXT,
                 UNIQUE (collection, id));
             CREATE INDEX IF NOT EXISTS vectors_bucket ON vectors (collection, bucket, id);
+            CREATE INDEX IF NOT EXISTS vectors_tombstones ON vectors (collection, version) WHERE deleted = 1;
             """, transaction);
 
         foreach (var collection in collections)

@@ -28,7 +28,7 @@ namespace CrossStoreSync.SurrealDb.Stores;
 /// transaction conflicts) are retried inside the store first (<see cref="SurrealDbOptions.TransientRetryAttempts"/>).
 /// </para>
 /// </remarks>
-public sealed class SurrealDbDocumentStore : IDocumentStore
+public sealed class SurrealDbDocumentStore : IDocumentStore, ITombstoneStore
 {
     private readonly SurrealDbOptions _options;
     private readonly SurrealDbClient _client;
@@ -309,6 +309,25 @@ public sealed class SurrealDbDocumentStore : IDocumentStore
         SurrealQl.String(sql, origin).Append(";\nCOMMIT TRANSACTION;");
         using var response = await _client.QueryAsync(sql.ToString(), new RequestContext(Name, "remove by origin", null), cancellationToken).ConfigureAwait(false);
         return ReadCount(FirstResult(response));
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// One transaction: the ids of up to <paramref name="maxCount"/> tombstones older than <paramref name="olderThan"/>
+    /// (over the <c>css_tomb</c> index), then a delete of exactly those records; the deleted records' count is returned.
+    /// </remarks>
+    public async ValueTask<int> PurgeTombstonesAsync(string collection, HlcTimestamp olderThan, int maxCount, CancellationToken cancellationToken)
+    {
+        EntityKey.ValidateCollection(collection, nameof(collection));
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        await _schema.EnsureTableAsync(collection, cancellationToken).ConfigureAwait(false);
+        var sql = new StringBuilder("BEGIN TRANSACTION;\nLET $gone = (SELECT VALUE id FROM ");
+        SurrealQl.Table(sql, collection).Append(" WHERE _sync.deleted = true AND _sync.version < ");
+        SurrealQl.Integer(sql, olderThan.Value).Append(" LIMIT ");
+        SurrealQl.Integer(sql, maxCount).Append(");\nDELETE $gone RETURN BEFORE;\nCOMMIT TRANSACTION;");
+        using var response = await _client.QueryAsync(sql.ToString(), new RequestContext(Name, "purge tombstones", null), cancellationToken).ConfigureAwait(false);
+        var deleted = FirstResult(response);
+        return deleted.ValueKind == JsonValueKind.Array ? deleted.GetArrayLength() : 0;
     }
 
     private static JsonElement FirstResult(SurrealResponse response)

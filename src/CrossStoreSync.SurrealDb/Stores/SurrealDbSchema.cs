@@ -97,7 +97,8 @@ internal sealed class SurrealDbSchema
         var sql = new StringBuilder("DEFINE TABLE IF NOT EXISTS ");
         SurrealQl.Table(sql, collection).Append(" SCHEMALESS;\nDEFINE INDEX IF NOT EXISTS css_bucket ON TABLE ");
         SurrealQl.Table(sql, collection).Append(" FIELDS _sync.bucket;\nDEFINE INDEX IF NOT EXISTS css_pos ON TABLE ");
-        SurrealQl.Table(sql, collection).Append(" FIELDS _sync.pos;");
+        SurrealQl.Table(sql, collection).Append(" FIELDS _sync.pos;\nDEFINE INDEX IF NOT EXISTS css_tomb ON TABLE ");
+        SurrealQl.Table(sql, collection).Append(" FIELDS _sync.deleted, _sync.version;");
 
         // Not cancelled by one caller's token: other callers may be waiting on the same definition.
         using var response = await _client.QueryAsync(sql.ToString(), new RequestContext(_options.StoreName, "define table " + collection, null), CancellationToken.None).ConfigureAwait(false);

@@ -5,7 +5,7 @@ namespace CrossStoreSync.Testing.Faults;
 
 /// <summary>Wraps a store and injects the faults of a <see cref="StoreFaults"/> plan into its applies.</summary>
 /// <typeparam name="TStore">The wrapped store's contract.</typeparam>
-public abstract class FaultInjectingStore<TStore> : ISyncStore
+public abstract class FaultInjectingStore<TStore> : ISyncStore, ITombstoneStore
     where TStore : ISyncStore
 {
     /// <summary>Wraps <paramref name="inner"/>.</summary>
@@ -47,6 +47,13 @@ public abstract class FaultInjectingStore<TStore> : ISyncStore
 
     /// <inheritdoc />
     public ValueTask<long> CountAsync(string collection, CancellationToken cancellationToken) => Inner.CountAsync(collection, cancellationToken);
+
+    /// <inheritdoc />
+    /// <exception cref="NotSupportedException">The wrapped store does not implement <see cref="ITombstoneStore"/>.</exception>
+    public ValueTask<int> PurgeTombstonesAsync(string collection, HlcTimestamp olderThan, int maxCount, CancellationToken cancellationToken) =>
+        Inner is ITombstoneStore tombstones
+            ? tombstones.PurgeTombstonesAsync(collection, olderThan, maxCount, cancellationToken)
+            : throw new NotSupportedException($"Store '{Name}' ({Inner.GetType().Name}) cannot purge tombstones.");
 
     /// <inheritdoc />
     public ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken) => Inner.RemoveByOriginAsync(collection, origin, cancellationToken);

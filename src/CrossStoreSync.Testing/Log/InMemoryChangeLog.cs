@@ -7,7 +7,7 @@ namespace CrossStoreSync.Testing.Log;
 /// A change log held in memory: ordered, with cursors and dead letters, but not durable. For tests and benchmarks;
 /// never register it in production, where a crash would lose every unapplied change. Thread-safe.
 /// </summary>
-public sealed class InMemoryChangeLog : IChangeLog
+public sealed class InMemoryChangeLog : IChangeLogRetention
 {
     private readonly Lock _gate = new();
     private readonly List<Entry> _entries = [];
@@ -18,8 +18,23 @@ public sealed class InMemoryChangeLog : IChangeLog
     private long _nextDeadLetterId = 1;
     private HlcTimestamp _maxVersion;
 
-    /// <summary>Number of entries appended.</summary>
+    // Entries at or below this LSN were truncated; _entries[i] holds LSN _truncated + i + 1.
+    private long _truncated;
+
+    /// <summary>Number of entries appended (truncated ones included).</summary>
     public long Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return Last;
+            }
+        }
+    }
+
+    /// <summary>Number of entries held now (appended minus truncated).</summary>
+    public long Retained
     {
         get
         {
@@ -29,6 +44,8 @@ public sealed class InMemoryChangeLog : IChangeLog
             }
         }
     }
+
+    private long Last => _truncated + _entries.Count;
 
     /// <inheritdoc />
     public ValueTask InitializeAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
@@ -41,10 +58,10 @@ public sealed class InMemoryChangeLog : IChangeLog
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var first = _entries.Count + 1L;
+            var first = Last + 1;
             foreach (var change in changes)
             {
-                var lsn = _entries.Count + 1L;
+                var lsn = Last + 1;
                 _entries.Add(new Entry(change, state == LogEntryState.Pending ? null : new LogRecord(lsn, change, state)));
                 _lastByKey[change.Key] = lsn;
                 if (change.Version > _maxVersion)
@@ -53,7 +70,7 @@ public sealed class InMemoryChangeLog : IChangeLog
                 }
             }
 
-            return ValueTask.FromResult(new LsnRange(first, _entries.Count));
+            return ValueTask.FromResult(new LsnRange(first, Last));
         }
     }
 
@@ -62,9 +79,9 @@ public sealed class InMemoryChangeLog : IChangeLog
     {
         lock (_gate)
         {
-            for (var lsn = range.First; lsn <= range.Last && lsn <= _entries.Count; lsn++)
+            for (var lsn = Math.Max(range.First, _truncated + 1); lsn <= range.Last && lsn <= Last; lsn++)
             {
-                var entry = _entries[(int)(lsn - 1)];
+                var entry = _entries[(int)(lsn - _truncated - 1)];
                 if (entry.Record is null)
                 {
                     entry.Record = new LogRecord(lsn, entry.Change, state);
@@ -81,11 +98,12 @@ public sealed class InMemoryChangeLog : IChangeLog
         ArgumentNullException.ThrowIfNull(destination);
         lock (_gate)
         {
-            var lsn = afterLsn;
+            // Truncated entries are gone: a read from below the truncation point starts after it.
+            var lsn = Math.Max(afterLsn, _truncated);
             var read = 0;
-            while (lsn < _entries.Count && read < maxCount)
+            while (lsn < Last && read < maxCount)
             {
-                var record = _entries[(int)lsn].Record;
+                var record = _entries[(int)(lsn - _truncated)].Record;
                 if (record is null)
                 {
                     return ValueTask.FromResult(new LogReadResult(lsn, true));
@@ -113,7 +131,7 @@ public sealed class InMemoryChangeLog : IChangeLog
             {
                 if (_entries[i].Record is null)
                 {
-                    pending.Add(new LogRecord(i + 1, _entries[i].Change, LogEntryState.Pending));
+                    pending.Add(new LogRecord(_truncated + i + 1, _entries[i].Change, LogEntryState.Pending));
                 }
             }
 
@@ -126,7 +144,7 @@ public sealed class InMemoryChangeLog : IChangeLog
     {
         lock (_gate)
         {
-            return ValueTask.FromResult((long)_entries.Count);
+            return ValueTask.FromResult(Last);
         }
     }
 
@@ -144,12 +162,12 @@ public sealed class InMemoryChangeLog : IChangeLog
     {
         lock (_gate)
         {
-            if (!_lastByKey.TryGetValue(key, out var lsn))
+            if (!_lastByKey.TryGetValue(key, out var lsn) || lsn <= _truncated)
             {
                 return ValueTask.FromResult<LogRecord?>(null);
             }
 
-            var entry = _entries[(int)(lsn - 1)];
+            var entry = _entries[(int)(lsn - _truncated - 1)];
             return ValueTask.FromResult<LogRecord?>(entry.Record ?? new LogRecord(lsn, entry.Change, LogEntryState.Pending));
         }
     }
@@ -261,6 +279,109 @@ public sealed class InMemoryChangeLog : IChangeLog
             return ValueTask.FromResult(_deadLetters.RemoveAll(d => d.Id == id) > 0);
         }
     }
+
+    /// <inheritdoc />
+    public ValueTask<long> GetTruncatedThroughAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            return ValueTask.FromResult(_truncated);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<LogTruncation> TruncateAsync(long throughLsn, int maxCount, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var count = (int)Math.Clamp(Math.Min(throughLsn, Last) - _truncated, 0, maxCount);
+            for (var i = 0; i < count; i++)
+            {
+                var change = _entries[i].Change;
+                if (_lastByKey.TryGetValue(change.Key, out var last) && last == _truncated + i + 1)
+                {
+                    _lastByKey.Remove(change.Key);
+                }
+            }
+
+            _entries.RemoveRange(0, count);
+            _truncated += count;
+            return ValueTask.FromResult(new LogTruncation(count, _truncated));
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Bytes are the encoded size of the entities held (an in-memory log has no storage of its own).</remarks>
+    public ValueTask<LogRetainedSize> GetRetainedSizeAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            long bytes = 0;
+            foreach (var entry in _entries)
+            {
+                bytes += 64 + (entry.Change.Entity is { } entity ? entity.Document.Length + (entity.Vector.Length * 4) : 0);
+            }
+
+            return ValueTask.FromResult(new LogRetainedSize(_entries.Count, bytes));
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<HlcTimestamp?> GetOldestVersionAfterAsync(long afterLsn, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            HlcTimestamp? oldest = null;
+            for (var i = (int)Math.Clamp(afterLsn - _truncated, 0, _entries.Count); i < _entries.Count; i++)
+            {
+                var version = _entries[i].Change.Version;
+                if (oldest is null || version < oldest)
+                {
+                    oldest = version;
+                }
+            }
+
+            return ValueTask.FromResult(oldest);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyDictionary<string, int>> RemoveDeadLettersAsync(DateTimeOffset before, int maxCount, CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var removed = new Dictionary<string, int>(StringComparer.Ordinal);
+            var expired = _deadLetters.Where(d => d.CreatedAt < before).Take(maxCount).ToArray();
+            foreach (var letter in expired)
+            {
+                _deadLetters.Remove(letter);
+                removed[letter.Store] = removed.GetValueOrDefault(letter.Store) + 1;
+            }
+
+            return ValueTask.FromResult<IReadOnlyDictionary<string, int>>(removed);
+        }
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyDictionary<string, long>> CountDeadLettersByStoreAsync(CancellationToken cancellationToken)
+    {
+        lock (_gate)
+        {
+            var counts = new Dictionary<string, long>(StringComparer.Ordinal);
+            foreach (var letter in _deadLetters)
+            {
+                counts[letter.Store] = counts.GetValueOrDefault(letter.Store) + 1;
+            }
+
+            return ValueTask.FromResult<IReadOnlyDictionary<string, long>>(counts);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Memory is released as entries are removed; nothing to do.</remarks>
+    public ValueTask CompactAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
 
     private sealed class Entry(EntityChange change, LogRecord? record)
     {

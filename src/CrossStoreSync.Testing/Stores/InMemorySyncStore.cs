@@ -12,7 +12,7 @@ namespace CrossStoreSync.Testing.Stores;
 /// guard, digests computed from the content really held, and hooks to edit records behind the library's back so
 /// tests can create drift. Thread-safe. For tests; not durable.
 /// </summary>
-public abstract class InMemorySyncStore : ISyncStore
+public abstract class InMemorySyncStore : ISyncStore, ITombstoneStore
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<EntityKey, Stored> _records = [];
@@ -265,6 +265,50 @@ public abstract class InMemorySyncStore : ISyncStore
         }
 
         return ValueTask.FromResult(removed);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<int> PurgeTombstonesAsync(string collection, HlcTimestamp olderThan, int maxCount, CancellationToken cancellationToken)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxCount, 1);
+        cancellationToken.ThrowIfCancellationRequested();
+        lock (_gate)
+        {
+            var old = new List<EntityKey>();
+            foreach (var (key, stored) in _records)
+            {
+                if (stored.Entity is null && stored.Version < olderThan && key.Collection == collection)
+                {
+                    old.Add(key);
+                    if (old.Count == maxCount)
+                    {
+                        break;
+                    }
+                }
+            }
+
+            foreach (var key in old)
+            {
+                _records.Remove(key);
+                _partitions[KeyHash.Bucket(key) >> PartitionShift]!.Remove(key);
+            }
+
+            if (old.Count > 0)
+            {
+                _generation++;
+            }
+
+            return ValueTask.FromResult(old.Count);
+        }
+    }
+
+    /// <summary>The number of tombstones held for a collection (for tests of tombstone retention).</summary>
+    public int CountTombstones(string collection)
+    {
+        lock (_gate)
+        {
+            return _records.Count(r => r.Key.Collection == collection && r.Value.Entity is null);
+        }
     }
 
     /// <summary>The version held for a key (tombstones included), or null.</summary>

@@ -63,6 +63,12 @@ public sealed class CrossStoreSyncOptions
     /// </summary>
     public TimeSpan PartitionLeaseDuration { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Log retention: how long applied entries stay in the change log, and tombstones and dead letters in the stores and
+    /// the log. On by default (entries kept 1 hour after every store applied them).
+    /// </summary>
+    public LogRetentionOptions Retention { get; } = new();
+
     /// <summary>Events buffered per subscriber of <see cref="Sync.ISyncManager.SubscribeAsync"/>; the oldest are dropped beyond it. <value>Default 10,000.</value></summary>
     public int EventBufferCapacity { get; set; } = 10_000;
 

@@ -42,12 +42,46 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
             failures.Add($"CrossStoreSyncOptions.MaxEntityBytes ({options.MaxEntityBytes}) must not be smaller than MaxDocumentBytes ({options.MaxDocumentBytes}).");
         }
 
+        ValidateRetention(failures, options);
         if (options.Collections.Count == 0)
         {
             failures.Add("CrossStoreSyncOptions.Collections is empty: declare at least one collection with AddCollection(name, vectorDimension).");
         }
 
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    private static void ValidateRetention(List<string> failures, CrossStoreSyncOptions options)
+    {
+        var r = options.Retention;
+        Duration(failures, "Retention.KeepAppliedFor", r.KeepAppliedFor, TimeSpan.FromDays(3650));
+        Duration(failures, "Retention.TruncationInterval", r.TruncationInterval, TimeSpan.FromDays(1));
+        Duration(failures, "Retention.TombstoneRetention", r.TombstoneRetention, TimeSpan.FromDays(3650));
+        Duration(failures, "Retention.DeadLetterRetention", r.DeadLetterRetention, TimeSpan.FromDays(3650));
+        Range(failures, "Retention.TruncationBatchSize", r.TruncationBatchSize, 1, 100_000);
+        if (r.UnhealthyRetainedEntries < 1)
+        {
+            failures.Add($"CrossStoreSyncOptions.Retention.UnhealthyRetainedEntries is {r.UnhealthyRetainedEntries}; it must be at least 1.");
+        }
+
+        // A cap below one dispatch batch would cut off a replica that is merely reading its next batch.
+        if (r.MaxRetainedEntries is { } entries && entries < options.DispatchBatchSize)
+        {
+            failures.Add($"CrossStoreSyncOptions.Retention.MaxRetainedEntries is {entries}; it must be at least DispatchBatchSize ({options.DispatchBatchSize}), or null for no cap.");
+        }
+
+        if (r.MaxRetainedBytes is { } bytes && bytes < options.MaxEntityBytes)
+        {
+            failures.Add($"CrossStoreSyncOptions.Retention.MaxRetainedBytes is {bytes}; it must be at least MaxEntityBytes ({options.MaxEntityBytes}), or null for no cap.");
+        }
+    }
+
+    private static void Duration(List<string> failures, string field, TimeSpan value, TimeSpan max)
+    {
+        if (value <= TimeSpan.Zero || value > max)
+        {
+            failures.Add($"CrossStoreSyncOptions.{field} is {value}; it must be greater than zero and at most {max.TotalDays:0} days.");
+        }
     }
 
     private static void Range(List<string> failures, string field, int value, int min, int max)

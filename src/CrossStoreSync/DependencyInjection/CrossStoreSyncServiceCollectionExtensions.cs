@@ -3,6 +3,7 @@ using CrossStoreSync.Consistency;
 using CrossStoreSync.DependencyInjection;
 using CrossStoreSync.Log;
 using CrossStoreSync.Migration;
+using CrossStoreSync.Retention;
 using CrossStoreSync.Stores;
 using CrossStoreSync.Sync;
 using CrossStoreSync.Telemetry;
@@ -18,8 +19,9 @@ namespace Microsoft.Extensions.DependencyInjection;
 public static class CrossStoreSyncServiceCollectionExtensions
 {
     /// <summary>
-    /// Adds the sync engine (<see cref="ISyncManager"/>), its options (validated on start), telemetry and a hosted
-    /// service that runs the dispatchers. Safe to call more than once. Register a change log, a source of truth and
+    /// Adds the sync engine (<see cref="ISyncManager"/>), its options (validated on start), telemetry, a hosted
+    /// service that runs the dispatchers and one that runs log retention (<see cref="CrossStoreSyncOptions.Retention"/>;
+    /// register <see cref="ILogRetentionHolder"/>s to hold truncation back). Safe to call more than once. Register a change log, a source of truth and
     /// replicas on the returned builder (for example <c>UseSqlite(...)</c>).
     /// </summary>
     /// <param name="services">The service collection.</param>
@@ -62,7 +64,18 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<SyncMetrics>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+        services.TryAddSingleton(sp => new LogRetention(
+            sp.GetRequiredService<SyncEngine>(),
+            sp.GetServices<ILogRetentionHolder>(),
+            sp,
+            sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<SyncMetrics>(),
+            sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CrossStoreSyncHostedService>());
+
+        // After the engine's hosted service: hosts start services in order and stop them in reverse.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, LogRetentionHostedService>());
         return new CrossStoreSyncBuilder(services);
     }
 

@@ -76,6 +76,8 @@ internal sealed partial class MigrationManager
 
         public async Task<MigrationReport> ExecuteAsync()
         {
+            // Read before the start releases the dispatcher: a rebuild ends with a repair and a clean check.
+            var rebuilding = _plan.Dispatcher.NeedsRebuild;
             var header = await LoadHeaderAsync(Log, _request.Id, _cancellationToken).ConfigureAwait(false);
             if (header is null)
             {
@@ -97,6 +99,10 @@ internal sealed partial class MigrationManager
             {
                 Report(MigrationPhase.Verifying);
                 verification = await VerifyAsync().ConfigureAwait(false);
+                if (rebuilding)
+                {
+                    verification = await RepairUntilCleanAsync(verification).ConfigureAwait(false);
+                }
             }
 
             // A re-embedding switches the replica to the new collection only once it is verified; until then the old
@@ -110,6 +116,11 @@ internal sealed partial class MigrationManager
             if (_header.Phase != MigrationPhase.Completed && (switchable || _plan.TargetDefinition is null))
             {
                 await SaveHeaderAsync(MigrationPhase.Completed).ConfigureAwait(false);
+            }
+
+            if (rebuilding && verification.All(r => r.IsConsistent))
+            {
+                await _owner._engine.ClearNeedsRebuildAsync(_plan.Target.Name, _request.Id, _cancellationToken).ConfigureAwait(false);
             }
 
             Report(_header.Phase);
@@ -495,6 +506,38 @@ internal sealed partial class MigrationManager
             }
 
             return reports;
+        }
+
+        /// <summary>
+        /// A rebuilt store may still hold what the truncated log could no longer tell it: entities deleted while it was
+        /// away (the backfill writes only what the source holds). The check finds them; the repair deletes them through
+        /// the log; the next check must be clean. Bounded, since a report lists at most MaxReportedFindings per store.
+        /// </summary>
+        private async Task<IReadOnlyList<ConsistencyReport>> RepairUntilCleanAsync(IReadOnlyList<ConsistencyReport> verification)
+        {
+            for (var attempt = 0; attempt < 8 && !verification.All(r => r.IsConsistent); attempt++)
+            {
+                foreach (var report in verification)
+                {
+                    if (report.IsConsistent)
+                    {
+                        continue;
+                    }
+
+                    var repair = await _owner._checker.RepairAsync(report, false, _cancellationToken).ConfigureAwait(false);
+                    if (repair.Ticket is { } ticket
+                        && await _owner._engine.WaitForSyncAsync(ticket, _request.VerifyCatchUpTimeout, _cancellationToken).ConfigureAwait(false) == SyncWaitOutcome.TimedOut)
+                    {
+                        throw new MigrationException(
+                            $"Migration '{_request.Id}': the repair of store '{_plan.Target.Name}' did not sync within {_request.VerifyCatchUpTimeout}; run the migration again to verify.",
+                            _request.Id);
+                    }
+                }
+
+                verification = await VerifyAsync().ConfigureAwait(false);
+            }
+
+            return verification;
         }
 
         private async Task<IReadOnlyList<MigrationFailure>> ListFailuresAsync()

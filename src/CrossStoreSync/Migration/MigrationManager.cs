@@ -36,7 +36,9 @@ internal sealed partial class MigrationManager : IMigrationManager
     private readonly SyncMetrics _metrics;
     private readonly ILogger _logger;
     private readonly IReadOnlyDictionary<string, EntityTransform> _transforms;
-    private readonly ConcurrentDictionary<string, byte> _running = new(StringComparer.Ordinal);
+    // Runs in this process, each with the log head read before it started (long.MaxValue for a rollback): until a run
+    // has saved its header, this is what holds log retention back for it.
+    private readonly ConcurrentDictionary<string, long> _running = new(StringComparer.Ordinal);
 
     public MigrationManager(
         SyncEngine engine,
@@ -64,6 +66,27 @@ internal sealed partial class MigrationManager : IMigrationManager
 
     public event EventHandler<MigrationProgress>? ProgressChanged;
 
+    /// <summary>
+    /// The lowest log position a migration running in this process may still need before its header (with its start
+    /// position) is saved: the head read when it started. Null when none runs.
+    /// </summary>
+    internal long? StartingBound
+    {
+        get
+        {
+            long? bound = null;
+            foreach (var (_, head) in _running)
+            {
+                if (head != long.MaxValue && (bound is null || head < bound))
+                {
+                    bound = head;
+                }
+            }
+
+            return bound;
+        }
+    }
+
     public async Task<MigrationReport> RunAsync(MigrationRequest request, IProgress<MigrationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
@@ -71,7 +94,8 @@ internal sealed partial class MigrationManager : IMigrationManager
         await _engine.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         var topology = _engine.Topology;
         var plan = ResolvePlan(request, topology);
-        if (!_running.TryAdd(request.Id, 0))
+        var head = await topology.Log.GetLastLsnAsync(cancellationToken).ConfigureAwait(false);
+        if (!_running.TryAdd(request.Id, head))
         {
             throw new InvalidOperationException($"Migration '{request.Id}' is already running in this process.");
         }
@@ -99,7 +123,7 @@ internal sealed partial class MigrationManager : IMigrationManager
             ?? throw new ArgumentException($"No migration with id '{migrationId}' is recorded.", nameof(migrationId));
         var target = _engine.Topology.Replicas.FirstOrDefault(r => r.Name == header.Target)
             ?? throw new InvalidOperationException($"Migration '{migrationId}' wrote into store '{header.Target}', which is no longer registered.");
-        if (!_running.TryAdd(migrationId, 0))
+        if (!_running.TryAdd(migrationId, long.MaxValue))
         {
             throw new InvalidOperationException($"Migration '{migrationId}' is running in this process; cancel it before rolling it back.");
         }
@@ -247,6 +271,11 @@ internal sealed partial class MigrationManager : IMigrationManager
         if (collections.Distinct(StringComparer.Ordinal).Count() != collections.Length)
         {
             throw new ArgumentException($"MigrationRequest.Collections lists a collection twice: {string.Join(", ", collections)}.", nameof(request));
+        }
+
+        if (dispatcher.NeedsRebuild && !request.Verify)
+        {
+            throw new ArgumentException($"Store '{target.Name}' needs a rebuild (it fell behind past the log's retention); a rebuild must be verified, so MigrationRequest.Verify cannot be false.", nameof(request));
         }
 
         if (dispatcher.AwaitingBackfill && (collections.Length != configured.Length || request.TargetCollection is not null))

@@ -56,6 +56,7 @@ internal sealed class MigrationUnit
 [JsonSerializable(typeof(MigrationHeader))]
 [JsonSerializable(typeof(MigrationUnit))]
 [JsonSerializable(typeof(Sync.RouteState))]
+[JsonSerializable(typeof(Retention.RebuildMark))]
 internal sealed partial class MigrationJson : JsonSerializerContext
 {
     public static string Write(MigrationHeader header) => JsonSerializer.Serialize(header, Default.MigrationHeader);
@@ -63,6 +64,11 @@ internal sealed partial class MigrationJson : JsonSerializerContext
     public static string Write(MigrationUnit unit) => JsonSerializer.Serialize(unit, Default.MigrationUnit);
 
     public static string Write(Sync.RouteState route) => JsonSerializer.Serialize(route, Default.RouteState);
+
+    public static string Write(Retention.RebuildMark mark) => JsonSerializer.Serialize(mark, Default.RebuildMark);
+
+    public static Retention.RebuildMark ReadRebuildMark(string json, string name) =>
+        JsonSerializer.Deserialize(json, Default.RebuildMark) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");
 
     public static Sync.RouteState ReadRoute(string json, string name) =>
         JsonSerializer.Deserialize(json, Default.RouteState) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");

@@ -32,14 +32,21 @@ public interface ISyncManager
     ValueTask<SyncTicket> DeleteAsync(EntityKey key, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Waits until every replica has processed the ticket's changes (read-your-writes across every store).
+    /// Waits until every replica has processed the ticket's changes (read-your-writes across every store). A replica
+    /// that needs a rebuild (<see cref="StoreSyncState.NeedsRebuild"/>) processes nothing until it is rebuilt, so a wait
+    /// on it times out. Entries already truncated from the log count as applied (they are below every cursor); only a
+    /// change still in the log can be reported <see cref="SyncWaitOutcome.Aborted"/>.
     /// </summary>
     /// <returns><see cref="SyncWaitOutcome.Synced"/> when all stores applied them; <see cref="SyncWaitOutcome.DeadLettered"/>
     /// when a store rejected one of them; <see cref="SyncWaitOutcome.Aborted"/> when the source rejected one of them
     /// after it was logged; <see cref="SyncWaitOutcome.TimedOut"/> when <paramref name="timeout"/> passed first.</returns>
     ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default);
 
-    /// <summary>The sync status of one entity in every store.</summary>
+    /// <summary>
+    /// The sync status of one entity in every store. Once the key's entries have been truncated from the log (every store
+    /// applied them), <see cref="EntitySyncStatus.LastLsn"/> is null, the version is the source's, and each store is
+    /// synced unless it dead-lettered the key's last change or needs a rebuild.
+    /// </summary>
     ValueTask<EntitySyncStatus> GetStatusAsync(EntityKey key, CancellationToken cancellationToken = default);
 
     /// <summary>Per-store cursor, lag and dead-letter figures.</summary>
@@ -99,6 +106,12 @@ public enum StoreSyncState
 
     /// <summary>The source rejected the latest change; it was never applied anywhere.</summary>
     Aborted = 3,
+
+    /// <summary>
+    /// The store fell behind past the log's retention and waits for a rebuild (a backfill through the migration manager);
+    /// it applies nothing until then.
+    /// </summary>
+    NeedsRebuild = 4,
 }
 
 /// <summary>The status of one entity in one store.</summary>
@@ -141,7 +154,14 @@ public sealed record EntitySyncStatus(EntityKey Key, long? LastLsn, HlcTimestamp
 /// <param name="LagSeconds">Age of the oldest unapplied change.</param>
 /// <param name="DeadLetters">Dead letters recorded for the store (up to 10,000 counted).</param>
 /// <param name="Faulted">True when the dispatcher is stopped by a corrupted log record.</param>
-public sealed record StoreStatistics(string Store, bool IsSource, long Cursor, long LagChanges, double LagSeconds, int DeadLetters, bool Faulted);
+public sealed record StoreStatistics(string Store, bool IsSource, long Cursor, long LagChanges, double LagSeconds, int DeadLetters, bool Faulted)
+{
+    /// <summary>
+    /// True when the store fell behind past the log's retention: its dispatcher is stopped until a backfill through the
+    /// migration manager rebuilds it.
+    /// </summary>
+    public bool NeedsRebuild { get; init; }
+}
 
 /// <summary>What happened.</summary>
 public enum SyncEventKind
@@ -172,7 +192,37 @@ public enum SyncEventKind
     /// collection's resolver kept one and the other is recorded with the conflict. <see cref="SyncEvent.Key"/> is the
     /// entity; <see cref="SyncEvent.Message"/> names the peer, the winner and the loser.
     /// </summary>
-    ConflictDetected = 6,
+    ConflictDetected = 12,
+
+    /// <summary>
+    /// The retention task removed log entries every store had applied. <see cref="SyncEvent.FirstLsn"/> ..
+    /// <see cref="SyncEvent.LastLsn"/> is the range removed; <see cref="SyncEvent.Count"/> how many.
+    /// </summary>
+    LogTruncated = 6,
+
+    /// <summary>
+    /// A store, migration or retention holder (<see cref="SyncEvent.Store"/> names it) holds back log entries older than
+    /// <see cref="Configuration.LogRetentionOptions.KeepAppliedFor"/>, so the log grows. <see cref="SyncEvent.FirstLsn"/>
+    /// is its position, <see cref="SyncEvent.LastLsn"/> the head, <see cref="SyncEvent.Count"/> the entries held.
+    /// Published every retention round while it lasts.
+    /// </summary>
+    RetentionHeld = 7,
+
+    /// <summary>
+    /// A replica fell behind past <see cref="Configuration.LogRetentionOptions.MaxRetainedEntries"/> (or its cursor is
+    /// below the truncated log): the log no longer holds what it missed, its dispatcher stopped, and a backfill through
+    /// the migration manager must rebuild it. <see cref="SyncEvent.FirstLsn"/> is its cursor.
+    /// </summary>
+    NeedsRebuild = 8,
+
+    /// <summary>Old tombstones were purged from a store; <see cref="SyncEvent.Message"/> names the collection.</summary>
+    TombstonesPurged = 9,
+
+    /// <summary>Dead letters older than <see cref="Configuration.LogRetentionOptions.DeadLetterRetention"/> were removed.</summary>
+    DeadLettersExpired = 10,
+
+    /// <summary>A replica that needed a rebuild was backfilled and checked clean; its dispatcher runs again.</summary>
+    Rebuilt = 11,
 }
 
 /// <summary>An engine event.</summary>

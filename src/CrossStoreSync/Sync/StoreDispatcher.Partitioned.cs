@@ -234,6 +234,22 @@ internal sealed partial class StoreDispatcher
         _lastCursorSave = _time.GetTimestamp();
         _ownedDirty = false;
         DropLost(lost);
+
+        // The store's saved cursor: the lowest over every partition, this worker's just saved, the others' as last read.
+        if (lost.Count == 0 && _allCursors.Length == log.PartitionCount)
+        {
+            var saved = long.MaxValue;
+            for (var p = 0; p < _allCursors.Length; p++)
+            {
+                var index = _owned.IndexOf(p);
+                saved = Math.Min(saved, index >= 0 ? _ownedCursors[index] : _allCursors[p]);
+            }
+
+            if (saved > SavedCursor.Value)
+            {
+                SavedCursor.Advance(saved);
+            }
+        }
     }
 
     /// <summary>Stops dispatching partitions whose lease another worker holds now; returns whether there were any.</summary>

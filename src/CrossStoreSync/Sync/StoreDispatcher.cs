@@ -42,6 +42,7 @@ internal sealed partial class StoreDispatcher
     private Dictionary<string, CollectionRoute> _routes = new(StringComparer.Ordinal);
     private long _routesVersion;
     private volatile bool _released;
+    private volatile bool _needsRebuild;
 
     public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
     {
@@ -62,6 +63,9 @@ internal sealed partial class StoreDispatcher
     public ISyncStore Store => _store;
 
     public CursorWatch Cursor { get; } = new();
+
+    /// <summary>The cursor as last saved to the log (what a restart resumes from and what log retention reads).</summary>
+    public CursorWatch SavedCursor { get; } = new();
 
     public WakeSignal Wake { get; } = new();
 
@@ -114,6 +118,28 @@ internal sealed partial class StoreDispatcher
 
     /// <summary>Whether the dispatcher waits for a migration's <see cref="SkipTo"/> before reading the log.</summary>
     public bool AwaitingBackfill => !_released;
+
+    /// <summary>
+    /// True when the log no longer holds changes this store has not applied (it fell behind past the retention cap, or
+    /// its cursor is below the truncated log): it applies nothing until a migration rebuilds it.
+    /// </summary>
+    public bool NeedsRebuild => _needsRebuild;
+
+    /// <summary>Stops the dispatcher before its next read; a migration's <see cref="SkipTo"/> starts it again.</summary>
+    public void MarkNeedsRebuild()
+    {
+        _needsRebuild = true;
+        _released = false;
+        Wake.Set();
+    }
+
+    /// <summary>Ends the rebuild state once the rebuild is verified; releases the dispatcher if a migration has not already.</summary>
+    public void ClearNeedsRebuild()
+    {
+        _needsRebuild = false;
+        _released = true;
+        Wake.Set();
+    }
 
     public async Task RunAsync(CancellationToken cancellationToken)
     {
@@ -168,6 +194,7 @@ internal sealed partial class StoreDispatcher
         _savedCursor = cursor;
         _lastCursorSave = _time.GetTimestamp();
         Cursor.Advance(cursor);
+        SavedCursor.Advance(cursor);
         SyncLog.DispatcherResumed(_logger, Name, cursor);
         return cursor;
     }
@@ -305,6 +332,7 @@ internal sealed partial class StoreDispatcher
         await _log.SetCursorAsync(Name, cursor, cancellationToken).ConfigureAwait(false);
         _savedCursor = cursor;
         _lastCursorSave = _time.GetTimestamp();
+        SavedCursor.Advance(cursor);
     }
 
     private void Coalesce()

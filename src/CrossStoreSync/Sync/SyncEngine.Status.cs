@@ -31,9 +31,7 @@ internal sealed partial class SyncEngine
 
         // Every dispatcher is past the ticket, so each of its entries is decided: count the committed ones; an
         // entry that is not committed was aborted by the source (after a pending write was retried and rejected).
-        var committed = new List<LogRecord>();
-        var read = await Topology.Log.ReadCommittedAsync(ticket.Lsns.First - 1, (int)Math.Min(int.MaxValue, ticket.Lsns.Count), committed, cancellationToken).ConfigureAwait(false);
-        if (read.ReadThrough >= ticket.Lsns.Last && committed.Count(r => r.Lsn <= ticket.Lsns.Last) < ticket.Lsns.Count)
+        if (await CountAbortedAsync(ticket.Lsns, cancellationToken).ConfigureAwait(false) > 0)
         {
             return SyncWaitOutcome.Aborted;
         }
@@ -42,12 +40,40 @@ internal sealed partial class SyncEngine
         return deadLetters == 0 ? SyncWaitOutcome.Synced : SyncWaitOutcome.DeadLettered;
     }
 
+    /// <summary>
+    /// Counts the entries of a decided range that are not committed. Entries the retention task already removed were
+    /// below every cursor; they are not counted (the log no longer knows whether they were aborted).
+    /// </summary>
+    private async ValueTask<long> CountAbortedAsync(LsnRange lsns, CancellationToken cancellationToken)
+    {
+        var log = Topology.Log;
+        var committed = new List<LogRecord>();
+        var read = await log.ReadCommittedAsync(lsns.First - 1, (int)Math.Min(int.MaxValue, lsns.Count), committed, cancellationToken).ConfigureAwait(false);
+        var found = committed.Count(r => r.Lsn <= lsns.Last);
+        if (read.ReadThrough < lsns.Last || found == lsns.Count || log is not IChangeLogRetention retention)
+        {
+            return read.ReadThrough < lsns.Last ? 0 : lsns.Count - found;
+        }
+
+        var truncatedThrough = await retention.GetTruncatedThroughAsync(cancellationToken).ConfigureAwait(false);
+        var first = Math.Max(lsns.First, truncatedThrough + 1);
+        return first > lsns.Last ? 0 : (lsns.Last - first + 1) - committed.Count(r => r.Lsn >= first && r.Lsn <= lsns.Last);
+    }
+
     public async ValueTask<EntitySyncStatus> GetStatusAsync(EntityKey key, CancellationToken cancellationToken = default)
     {
         _validator.ValidateKey(key, nameof(key));
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         var topology = Topology;
         var last = await topology.Log.GetLastEntryForKeyAsync(key, cancellationToken).ConfigureAwait(false);
+        HlcTimestamp? version = last?.Change.Version;
+        if (last is null)
+        {
+            // The key's entries were truncated (or never written): every store applied them; the source knows the version.
+            var digests = await topology.Source.ReadDigestsAsync(key.Collection, [key.Id], cancellationToken).ConfigureAwait(false);
+            version = digests.Count == 1 ? digests[0].Version : null;
+        }
+
         var stores = new List<StoreEntityStatus>(_dispatchers.Length + 1);
         var sourceState = last?.State switch
         {
@@ -59,28 +85,34 @@ internal sealed partial class SyncEngine
         foreach (var dispatcher in _dispatchers)
         {
             var cursor = dispatcher.Cursor.Value;
-            if (last is null)
+            if (dispatcher.NeedsRebuild)
             {
-                stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Synced, cursor, null));
+                stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.NeedsRebuild, cursor, GetRebuildMark(dispatcher.Name)?.Reason));
             }
-            else if (last.State == LogEntryState.Aborted)
+            else if (last?.State == LogEntryState.Aborted)
             {
                 stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Aborted, cursor, null));
             }
-            else if (cursor < last.Lsn)
+            else if (last is not null && cursor < last.Lsn)
             {
                 stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Pending, cursor, null));
             }
             else
             {
+                // A dead letter counts when it is for the key's last change: the last logged one, or, with the entries
+                // truncated, the state the source holds (a newer change after it was applied, since it is below every
+                // cursor and has no newer dead letter); with nothing in the source, only a delete can be the last change.
                 var letter = await topology.Log.GetDeadLetterAsync(dispatcher.Name, key, cancellationToken).ConfigureAwait(false);
-                stores.Add(letter is not null && letter.Lsn >= last.Lsn
-                    ? new StoreEntityStatus(dispatcher.Name, StoreSyncState.DeadLettered, cursor, letter.Reason)
+                var current = letter is not null && (last is not null
+                    ? letter.Lsn >= last.Lsn
+                    : version is { } held ? letter.Version >= held : letter.Kind == ChangeKind.Delete);
+                stores.Add(current
+                    ? new StoreEntityStatus(dispatcher.Name, StoreSyncState.DeadLettered, cursor, letter!.Reason)
                     : new StoreEntityStatus(dispatcher.Name, StoreSyncState.Synced, cursor, null));
             }
         }
 
-        return new EntitySyncStatus(key, last?.Lsn, last?.Change.Version, stores);
+        return new EntitySyncStatus(key, last?.Lsn, version, stores);
     }
 
     public async ValueTask<IReadOnlyList<StoreStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default)
@@ -95,7 +127,7 @@ internal sealed partial class SyncEngine
         {
             var letters = await topology.Log.ListDeadLettersAsync(lag.Store, 10_000, cancellationToken).ConfigureAwait(false);
             var cursor = Array.Find(_dispatchers, d => d.Name == lag.Store)!.Cursor.Value;
-            result.Add(new StoreStatistics(lag.Store, false, cursor, lag.Changes, lag.Seconds, letters.Count, lag.Faulted));
+            result.Add(new StoreStatistics(lag.Store, false, cursor, lag.Changes, lag.Seconds, letters.Count, lag.Faulted) { NeedsRebuild = lag.NeedsRebuild });
         }
 
         return result;

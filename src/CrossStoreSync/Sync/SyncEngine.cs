@@ -56,6 +56,9 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
 
     internal IReadOnlyList<StoreDispatcher> Dispatchers => _dispatchers;
 
+    /// <summary>The event stream subscribers read; the retention task publishes into it too.</summary>
+    internal EventHub Events => _events;
+
     /// <summary>
     /// The last LSN appended: by this process, or by another process sharing the log as far as the dispatchers have
     /// seen (a process that dispatches a shared log without writing would otherwise report no lag).
@@ -123,6 +126,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             }
 
             await LoadRoutesAsync(topology.Log, cancellationToken).ConfigureAwait(false);
+            await LoadRebuildMarksAsync(topology.Log, cancellationToken).ConfigureAwait(false);
 
             foreach (var dispatcher in _dispatchers)
             {
@@ -297,7 +301,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
         for (var i = 0; i < dispatchers.Length; i++)
         {
             var d = dispatchers[i];
-            result[i] = new StoreLag(d.Name, Math.Max(0, head - d.Cursor.Value), d.LagSeconds, d.Faulted);
+            result[i] = new StoreLag(d.Name, Math.Max(0, head - d.Cursor.Value), d.LagSeconds, d.Faulted, d.NeedsRebuild);
         }
 
         return result;

@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace CrossStoreSync.Telemetry;
 
-/// <summary>The library's log messages, with stable event ids (1xxx engine, 2xxx dispatch, 3xxx recovery).</summary>
+/// <summary>The library's log messages, with stable event ids (1xxx engine, 2xxx dispatch, 3xxx recovery, 4xxx consistency, 5xxx migration, 6xxx retention).</summary>
 internal static partial class SyncLog
 {
     [LoggerMessage(1000, LogLevel.Information, "CrossStoreSync started: source {Source}, replicas {Replicas}, log at LSN {LastLsn}.")]
@@ -79,4 +79,48 @@ internal static partial class SyncLog
 
     [LoggerMessage(7000, LogLevel.Warning, "Conflict on {Key} with node {PeerNodeId}: version {Loser} lost to {Winner} ({Resolution}); the losing state is recorded with the conflict.")]
     public static partial void ConflictDetected(ILogger logger, string key, int peerNodeId, string loser, string winner, Log.ConflictResolutionKind resolution);
+    [LoggerMessage(6000, LogLevel.Debug, "Log retention round: head {Head}, low-water mark {LowWaterMark}, {Removed} entries removed through LSN {TruncatedThrough}, {Retained} retained.")]
+    public static partial void RetentionRound(ILogger logger, long head, long lowWaterMark, long removed, long truncatedThrough, long retained);
+
+    [LoggerMessage(6001, LogLevel.Warning, "{Holder} ({Kind}) holds the change log back at LSN {Position}: {Entries} entries older than KeepAppliedFor ({KeepAppliedFor}) cannot be removed until it moves on.")]
+    public static partial void RetentionHeld(ILogger logger, string holder, string kind, long position, long entries, TimeSpan keepAppliedFor);
+
+    [LoggerMessage(6002, LogLevel.Error, "Store {Store} is {Behind} entries behind (cursor {Cursor}, head {Head}), past the retention cap; the log is truncated past its cursor and it needs a rebuild (a backfill through IMigrationManager). Its dispatcher is stopped.")]
+    public static partial void StoreCutOff(ILogger logger, string store, long behind, long cursor, long head);
+
+    [LoggerMessage(6003, LogLevel.Information, "Purged {Count} tombstone(s) older than {Horizon} from {Store}/{Collection}.")]
+    public static partial void TombstonesPurged(ILogger logger, int count, string horizon, string store, string collection);
+
+    [LoggerMessage(6004, LogLevel.Information, "Removed {Count} dead letter(s) of store {Store} older than DeadLetterRetention ({Retention}).")]
+    public static partial void DeadLettersExpired(ILogger logger, int count, string store, TimeSpan retention);
+
+    [LoggerMessage(6005, LogLevel.Warning, "Log retention round failed; the next round tries again.")]
+    public static partial void RetentionFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(6006, LogLevel.Information, "Store {Store} was rebuilt by migration {MigrationId} and checked clean; its dispatcher runs again from LSN {Cursor}.")]
+    public static partial void StoreRebuilt(ILogger logger, string store, string migrationId, long cursor);
+
+    [LoggerMessage(6007, LogLevel.Information, "Rebuilding store {Store} automatically with migration {MigrationId}.")]
+    public static partial void RebuildStarted(ILogger logger, string store, string migrationId);
+
+    [LoggerMessage(6008, LogLevel.Warning, "The change log {LogType} does not implement IChangeLogRetention; it is never truncated and dead letters never expire.")]
+    public static partial void RetentionUnsupported(ILogger logger, string logType);
+
+    [LoggerMessage(6009, LogLevel.Warning, "Store {Store} ({StoreType}) does not implement ITombstoneStore; its tombstones are never purged.")]
+    public static partial void TombstonePurgeUnsupported(ILogger logger, string store, string storeType);
+
+    [LoggerMessage(6010, LogLevel.Debug, "Truncation batch: {Removed} entries removed, log truncated through LSN {TruncatedThrough}.")]
+    public static partial void TruncationBatch(ILogger logger, long removed, long truncatedThrough);
+
+    [LoggerMessage(6011, LogLevel.Debug, "Tombstone purge batch: {Count} removed from {Store}/{Collection}.")]
+    public static partial void TombstoneBatch(ILogger logger, int count, string store, string collection);
+
+    [LoggerMessage(6012, LogLevel.Warning, "Retention holder {Holder} failed; it holds the whole log back this round.")]
+    public static partial void RetentionHolderFailed(ILogger logger, string holder, Exception exception);
+
+    [LoggerMessage(6013, LogLevel.Error, "Automatic rebuild of store {Store} with migration {MigrationId} failed; the next retention round tries again.")]
+    public static partial void RebuildFailed(ILogger logger, string store, string migrationId, Exception exception);
+
+    [LoggerMessage(6014, LogLevel.Information, "{Holder} no longer holds the change log back.")]
+    public static partial void RetentionReleased(ILogger logger, string holder);
 }

@@ -13,12 +13,13 @@ public static class SyncTelemetry
 }
 
 /// <summary>Per-store lag, as reported to the lag gauges and health check.</summary>
-internal readonly record struct StoreLag(string Store, long Changes, double Seconds, bool Faulted);
+internal readonly record struct StoreLag(string Store, long Changes, double Seconds, bool Faulted, bool NeedsRebuild = false);
 
 /// <summary>The library's instruments. One instance per service provider, created from <see cref="IMeterFactory"/>.</summary>
 internal sealed class SyncMetrics
 {
     private Func<IReadOnlyList<StoreLag>>? _lagSource;
+    private RetentionSnapshot? _retention;
 
     public SyncMetrics(IMeterFactory meterFactory)
     {
@@ -41,6 +42,14 @@ internal sealed class SyncMetrics
         MigrationBatchDuration = Meter.CreateHistogram<double>("crossstoresync.migration.batch.duration", "s", "Duration of one migration batch write, retries excluded.");
         Replicated = Meter.CreateCounter<long>("crossstoresync.replication.states", "{state}", "States received from other nodes, by peer and outcome (written, merged, ignored).");
         Conflicts = Meter.CreateCounter<long>("crossstoresync.replication.conflicts", "{conflict}", "Concurrent states detected between nodes, by collection and resolution.");
+        Truncated = Meter.CreateCounter<long>("crossstoresync.log.truncated", "{entry}", "Log entries removed by the retention task.");
+        TombstonesPurged = Meter.CreateCounter<long>("crossstoresync.store.tombstones_purged", "{tombstone}", "Tombstones purged from a store after TombstoneRetention.");
+        DeadLettersExpired = Meter.CreateCounter<long>("crossstoresync.dead_letters.expired", "{change}", "Dead letters removed after DeadLetterRetention, by store.");
+        Meter.CreateObservableGauge("crossstoresync.log.retained", ObserveRetainedEntries, "{entry}", "Entries the change log holds (at the last retention round).");
+        Meter.CreateObservableGauge("crossstoresync.log.retained.size", ObserveRetainedBytes, "By", "Estimated bytes of the entries the change log holds (at the last retention round).");
+        Meter.CreateObservableGauge("crossstoresync.retention.behind", ObserveHolders, "{entry}", "Entries between each store's, migration's or holder's position and the head, by holder.");
+        Meter.CreateObservableGauge("crossstoresync.dead_letters.stored", ObserveDeadLetters, "{change}", "Dead letters stored, by store (at the last retention round).");
+        Meter.CreateObservableGauge("crossstoresync.store.needs_rebuild", ObserveNeedsRebuild, "{store}", "1 for a replica that fell behind past the log's retention and waits for a rebuild, else 0.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
     }
@@ -112,8 +121,23 @@ internal sealed class SyncMetrics
             Log.ConflictResolutionKind.TookRemote => "took_remote",
             _ => "resolved",
         }));
+    /// <summary>Log entries removed by retention.</summary>
+    public Counter<long> Truncated { get; }
+
+    /// <summary>Tombstones purged; tag <c>store</c>.</summary>
+    public Counter<long> TombstonesPurged { get; }
+
+    /// <summary>Dead letters removed by retention; tag <c>store</c>.</summary>
+    public Counter<long> DeadLettersExpired { get; }
 
     public void SetLagSource(Func<IReadOnlyList<StoreLag>> source) => _lagSource = source;
+
+    /// <summary>The figures of the latest retention round, or null before the first.</summary>
+    public RetentionSnapshot? Retention
+    {
+        get => Volatile.Read(ref _retention);
+        set => Volatile.Write(ref _retention, value);
+    }
 
     public IReadOnlyList<StoreLag> GetLag() => _lagSource?.Invoke() ?? [];
 
@@ -125,6 +149,63 @@ internal sealed class SyncMetrics
         }
     }
 
+    private IEnumerable<Measurement<long>> ObserveRetainedEntries()
+    {
+        if (Retention is { } r)
+        {
+            yield return new Measurement<long>(r.RetainedEntries);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveRetainedBytes()
+    {
+        if (Retention is { } r)
+        {
+            yield return new Measurement<long>(r.RetainedBytes);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveHolders()
+    {
+        if (Retention is { } r)
+        {
+            foreach (var holder in r.Holders)
+            {
+                yield return new Measurement<long>(Math.Max(0, r.Head - holder.Position), new KeyValuePair<string, object?>("holder", holder.Name));
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveDeadLetters()
+    {
+        if (Retention is { } r)
+        {
+            // Every replica is reported, with 0 when it has none, so a drop to zero shows.
+            var reported = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var lag in GetLag())
+            {
+                reported.Add(lag.Store);
+                yield return new Measurement<long>(r.DeadLetters.GetValueOrDefault(lag.Store), new KeyValuePair<string, object?>("store", lag.Store));
+            }
+
+            foreach (var (store, count) in r.DeadLetters)
+            {
+                if (!reported.Contains(store))
+                {
+                    yield return new Measurement<long>(count, new KeyValuePair<string, object?>("store", store));
+                }
+            }
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveNeedsRebuild()
+    {
+        foreach (var lag in GetLag())
+        {
+            yield return new Measurement<int>(lag.NeedsRebuild ? 1 : 0, new KeyValuePair<string, object?>("store", lag.Store));
+        }
+    }
+
     private IEnumerable<Measurement<double>> ObserveLagSeconds()
     {
         foreach (var lag in GetLag())
@@ -133,3 +214,30 @@ internal sealed class SyncMetrics
         }
     }
 }
+
+/// <summary>What holds the log back: a store's durable cursor, an unfinished migration, pending writes or a registered holder.</summary>
+internal enum RetentionHolderKind
+{
+    Store = 0,
+    Migration = 1,
+    Pending = 2,
+    Holder = 3,
+}
+
+/// <summary>One position below which the log may be truncated, and who needs it.</summary>
+/// <param name="Name">The store, migration or holder.</param>
+/// <param name="Kind">What it is.</param>
+/// <param name="Position">Every entry at or below it is no longer needed by it.</param>
+internal readonly record struct RetentionPosition(string Name, RetentionHolderKind Kind, long Position);
+
+/// <summary>The figures of one retention round, for the gauges and the health check.</summary>
+internal sealed record RetentionSnapshot(
+    long Head,
+    long TruncatedThrough,
+    long LowWaterMark,
+    long RetainedEntries,
+    long RetainedBytes,
+    IReadOnlyList<RetentionPosition> Holders,
+    IReadOnlyList<string> HoldingBack,
+    IReadOnlyDictionary<string, long> DeadLetters,
+    long UnhealthyRetainedEntries);

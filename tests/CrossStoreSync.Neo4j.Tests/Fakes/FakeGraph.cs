@@ -118,6 +118,31 @@ public sealed class FakeGraph
         return removed;
     }
 
+    public long PurgeTombstones(string label, long version, int limit)
+    {
+        long purged = 0;
+        foreach (var node in _nodes.Values.Where(n => n.Label == label
+                     && n.Properties.TryGetValue("_sync_deleted", out var d) && d?.GetValue<bool>() == true
+                     && n.Properties.TryGetValue("_sync_version", out var v) && v!.GetValue<long>() < version).Take(limit).ToList())
+        {
+            purged++;
+            if (_relationships.Any(r => r.End == node))
+            {
+                foreach (var p in (string[])["_sync_version", "_sync_hash", "_sync_bucket", "_sync_deleted", "_sync_origin", "embedding"])
+                {
+                    node.Properties.Remove(p);
+                }
+            }
+            else
+            {
+                _relationships.RemoveAll(r => r.Start == node);
+                _nodes.Remove((node.Label, node.Id));
+            }
+        }
+
+        return purged;
+    }
+
     public IEnumerable<JsonArray> Neighbors(string label, string id, string? type, bool outgoing)
     {
         if (Node(label, id) is not { } node)

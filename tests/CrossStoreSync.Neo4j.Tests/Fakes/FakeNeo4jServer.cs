@@ -254,6 +254,12 @@ public sealed partial class FakeNeo4jServer : IAsyncDisposable
             return (Result(["removed"], new JsonArray(Graph.RemoveByOrigin(label, parameters.GetProperty("origin").GetString()!))), true);
         }
 
+        if (statement == CypherStatements.PurgeTombstones(label))
+        {
+            var purged = Graph.PurgeTombstones(label, parameters.GetProperty("version").GetInt64(), parameters.GetProperty("limit").GetInt32());
+            return (Result(["purged"], new JsonArray(purged)), true);
+        }
+
         var outgoing = statement == CypherStatements.OutgoingNeighbors(label);
         if (outgoing || statement == CypherStatements.IncomingNeighbors(label))
         {

@@ -22,6 +22,16 @@ public sealed class OptionsValidationTests
         { "no collections", "Collections is empty" },
         { "PartitionLeaseDuration=100ms", "CrossStoreSyncOptions.PartitionLeaseDuration is 00:00:00.1000000; it must be at least 300 ms" },
         { "WorkerId=blank", "CrossStoreSyncOptions.WorkerId is ' '; it must be a non-blank string" },
+        { "KeepAppliedFor=0", "CrossStoreSyncOptions.Retention.KeepAppliedFor is 00:00:00; it must be greater than zero" },
+        { "KeepAppliedFor=-1s", "CrossStoreSyncOptions.Retention.KeepAppliedFor is -00:00:01; it must be greater than zero" },
+        { "TombstoneRetention=0", "CrossStoreSyncOptions.Retention.TombstoneRetention is 00:00:00; it must be greater than zero" },
+        { "DeadLetterRetention=-1d", "CrossStoreSyncOptions.Retention.DeadLetterRetention is -1.00:00:00; it must be greater than zero" },
+        { "TruncationInterval=0", "CrossStoreSyncOptions.Retention.TruncationInterval is 00:00:00; it must be greater than zero" },
+        { "TruncationBatchSize=0", "CrossStoreSyncOptions.Retention.TruncationBatchSize is 0; it must be in 1..100000" },
+        { "MaxRetainedEntries<DispatchBatchSize", "CrossStoreSyncOptions.Retention.MaxRetainedEntries is 100; it must be at least DispatchBatchSize (512)" },
+        { "MaxRetainedEntries=0", "CrossStoreSyncOptions.Retention.MaxRetainedEntries is 0; it must be at least DispatchBatchSize (512)" },
+        { "MaxRetainedBytes<MaxEntityBytes", "CrossStoreSyncOptions.Retention.MaxRetainedBytes is 1000; it must be at least MaxEntityBytes (4194304)" },
+        { "UnhealthyRetainedEntries=0", "CrossStoreSyncOptions.Retention.UnhealthyRetainedEntries is 0; it must be at least 1" },
     };
 
     [Theory]
@@ -120,6 +130,16 @@ public sealed class OptionsValidationTests
             case "no collections": break;
             case "PartitionLeaseDuration=100ms": o.PartitionLeaseDuration = TimeSpan.FromMilliseconds(100); break;
             case "WorkerId=blank": o.WorkerId = " "; break;
+            case "KeepAppliedFor=0": o.Retention.KeepAppliedFor = TimeSpan.Zero; break;
+            case "KeepAppliedFor=-1s": o.Retention.KeepAppliedFor = TimeSpan.FromSeconds(-1); break;
+            case "TombstoneRetention=0": o.Retention.TombstoneRetention = TimeSpan.Zero; break;
+            case "DeadLetterRetention=-1d": o.Retention.DeadLetterRetention = TimeSpan.FromDays(-1); break;
+            case "TruncationInterval=0": o.Retention.TruncationInterval = TimeSpan.Zero; break;
+            case "TruncationBatchSize=0": o.Retention.TruncationBatchSize = 0; break;
+            case "MaxRetainedEntries<DispatchBatchSize": o.Retention.MaxRetainedEntries = 100; break;
+            case "MaxRetainedEntries=0": o.Retention.MaxRetainedEntries = 0; break;
+            case "MaxRetainedBytes<MaxEntityBytes": o.Retention.MaxRetainedBytes = 1000; break;
+            case "UnhealthyRetainedEntries=0": o.Retention.UnhealthyRetainedEntries = 0; break;
             default: throw new ArgumentOutOfRangeException(nameof(change), change, "Unknown case.");
         }
     }

@@ -13,7 +13,7 @@ namespace CrossStoreSync.Tests.DependencyInjection;
 public sealed class ServiceRegistrationTests
 {
     [Fact]
-    public async Task Registering_twice_gives_one_engine_one_hosted_service_and_two_replicas()
+    public async Task Registering_twice_gives_one_engine_one_engine_and_one_retention_hosted_service_and_two_replicas()
     {
         var services = new ServiceCollection();
         services.AddLogging();
@@ -23,12 +23,18 @@ public sealed class ServiceRegistrationTests
         Assert.Single(services, d => d.ServiceType == typeof(ISyncManager));
         Assert.Single(services, d => d.ServiceType == typeof(SyncEngine));
         Assert.Single(services, d => d.ServiceType == typeof(SyncMetrics));
-        Assert.Single(services, d => d.ServiceType == typeof(IHostedService));
+        Assert.Single(services, d => d.ServiceType == typeof(CrossStoreSync.Retention.LogRetention));
+        Assert.Equal(2, services.Count(d => d.ServiceType == typeof(IHostedService)));
         Assert.Single(services, d => d.ServiceType == typeof(IValidateOptions<CrossStoreSyncOptions>));
 
         await using var provider = services.BuildServiceProvider();
-        var hosted = Assert.Single(provider.GetServices<IHostedService>());
-        await hosted.StartAsync(CancellationToken.None);
+        var hosted = provider.GetServices<IHostedService>().ToArray();
+        Assert.Equal(["CrossStoreSyncHostedService", "LogRetentionHostedService"], hosted.Select(h => h.GetType().Name));
+        foreach (var service in hosted)
+        {
+            await service.StartAsync(CancellationToken.None);
+        }
+
         try
         {
             var engine = provider.GetRequiredService<SyncEngine>();
@@ -50,7 +56,10 @@ public sealed class ServiceRegistrationTests
         }
         finally
         {
-            await hosted.StopAsync(CancellationToken.None);
+            foreach (var service in hosted.Reverse())
+            {
+                await service.StopAsync(CancellationToken.None);
+            }
         }
     }
 

@@ -3,6 +3,7 @@ using System.Diagnostics.Metrics;
 using CrossStoreSync.Errors;
 using CrossStoreSync.Sync;
 using CrossStoreSync.Telemetry;
+using CrossStoreSync.Tests.Retention;
 using CrossStoreSync.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -31,7 +32,76 @@ public sealed class MetricsTests
         ["crossstoresync.migration.batch.duration"] = "s",
         ["crossstoresync.replication.states"] = "{state}",
         ["crossstoresync.replication.conflicts"] = "{conflict}",
+        ["crossstoresync.log.truncated"] = "{entry}",
+        ["crossstoresync.log.retained"] = "{entry}",
+        ["crossstoresync.log.retained.size"] = "By",
+        ["crossstoresync.retention.behind"] = "{entry}",
+        ["crossstoresync.store.tombstones_purged"] = "{tombstone}",
+        ["crossstoresync.dead_letters.stored"] = "{change}",
+        ["crossstoresync.dead_letters.expired"] = "{change}",
+        ["crossstoresync.store.needs_rebuild"] = "{store}",
     };
+
+    [Fact]
+    public async Task Retention_instruments_report_truncation_retained_entries_tombstones_dead_letters_and_rebuilds()
+    {
+        var (engine, time, retention) = await Retention.RetentionSupport.StartAsync(o =>
+        {
+            o.DispatchBatchSize = 10;
+            o.Retention.MaxRetainedEntries = 10;
+            o.Retention.TombstoneRetention = TimeSpan.FromMinutes(1);
+            o.Retention.DeadLetterRetention = TimeSpan.FromMinutes(1);
+        });
+        await using var _ = engine;
+        using var recorder = new MeasurementRecorder(engine.Services.GetRequiredService<SyncMetrics>().Meter);
+        engine.VectorFaults.RejectKey(Items.Key("bad"));
+        var bad = await engine.Manager.WriteAsync(Items.Entity("bad"));
+        Assert.Equal(SyncWaitOutcome.DeadLettered, await engine.Manager.WaitForSyncAsync(bad, TestEngine.Timeout));
+        await engine.WriteAndSyncAsync(Items.Entity("gone"));
+        var delete = await engine.Manager.DeleteAsync(Items.Key("gone"));
+        Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(delete, TestEngine.Timeout));
+        await Retention.RetentionSupport.SettleAsync(engine, delete.Lsns.Last);
+
+        // Before: three entries, one dead letter, nothing removed.
+        await retention.RoundAsync();
+        recorder.RecordObservables();
+        Assert.Equal(3, recorder.Latest("crossstoresync.log.retained"));
+        Assert.True(recorder.Latest("crossstoresync.log.retained.size") > 0);
+        Assert.Equal(1, recorder.Latest("crossstoresync.dead_letters.stored", "vectors"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.store.needs_rebuild", "vectors"));
+
+        // After: entries truncated, the tombstone purged from all three stores, the dead letter expired.
+        time.Advance(TimeSpan.FromMinutes(2));
+        await retention.RoundAsync();
+        recorder.RecordObservables();
+        Assert.Equal(3, recorder.Sum("crossstoresync.log.truncated"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.log.retained"));
+        Assert.Equal(1, recorder.Sum("crossstoresync.store.tombstones_purged", "documents"));
+        Assert.Equal(1, recorder.Sum("crossstoresync.store.tombstones_purged", "vectors"));
+        Assert.Equal(1, recorder.Sum("crossstoresync.store.tombstones_purged", "graph"));
+        Assert.Equal(1, recorder.Sum("crossstoresync.dead_letters.expired", "vectors"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.dead_letters.stored", "vectors"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.retention.behind", holder: "vectors"));
+
+        // A replica down past the cap: held back, then cut off.
+        engine.VectorFaults.GoDown();
+        SyncTicket last = default;
+        for (var i = 0; i < 25; i++)
+        {
+            last = await engine.Manager.WriteAsync(Items.Entity("w" + i));
+        }
+
+        await Retention.RetentionSupport.SettleAsync(engine, last.Lsns.Last, "graph");
+        await retention.RoundAsync();
+        recorder.RecordObservables();
+        Assert.Equal(25, recorder.Latest("crossstoresync.retention.behind", holder: "vectors"));
+        time.Advance(TimeSpan.FromMinutes(2));
+        await retention.RoundAsync();
+        recorder.RecordObservables();
+        Assert.Equal(1, recorder.Latest("crossstoresync.store.needs_rebuild", "vectors"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.store.needs_rebuild", "graph"));
+        engine.VectorFaults.ComeBack();
+    }
 
     [Fact]
     public async Task Migration_instruments_report_entities_batches_and_failures()
@@ -154,7 +224,7 @@ public sealed class MetricsTests
     private sealed class MeasurementRecorder : IDisposable
     {
         private readonly MeterListener _listener = new();
-        private readonly ConcurrentQueue<(string Name, double Value, string? Store, string? Outcome)> _measurements = new();
+        private readonly ConcurrentQueue<(string Name, double Value, string? Store, string? Outcome, string? Holder)> _measurements = new();
         private readonly ConcurrentDictionary<string, TaskCompletionSource> _seen = new(StringComparer.Ordinal);
 
         public MeasurementRecorder(Meter meter)
@@ -187,10 +257,10 @@ public sealed class MetricsTests
 
         public int Count(string name, string? store = null) => Values(name, store).Count();
 
-        public double Latest(string name, string store)
+        public double Latest(string name, string? store = null, string? holder = null)
         {
-            var values = Values(name, store).ToArray();
-            Assert.True(values.Length > 0, $"No measurement of {name} for store {store}.");
+            var values = _measurements.Where(m => m.Name == name && (store is null || m.Store == store) && (holder is null || m.Holder == holder)).Select(m => m.Value).ToArray();
+            Assert.True(values.Length > 0, $"No measurement of {name} for store {store} / holder {holder}.");
             return values[^1];
         }
 
@@ -210,11 +280,16 @@ public sealed class MetricsTests
         {
             string? store = null;
             string? outcome = null;
+            string? holder = null;
             foreach (var tag in tags)
             {
                 if (tag.Key == "store")
                 {
                     store = tag.Value as string;
+                }
+                else if (tag.Key == "holder")
+                {
+                    holder = tag.Value as string;
                 }
                 else if (tag.Key == "outcome")
                 {
@@ -222,7 +297,7 @@ public sealed class MetricsTests
                 }
             }
 
-            _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), store, outcome));
+            _measurements.Enqueue((instrument.Name, Convert.ToDouble(value, System.Globalization.CultureInfo.InvariantCulture), store, outcome, holder));
             _seen.GetOrAdd(instrument.Name, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
         }
 
