@@ -71,7 +71,7 @@ internal sealed class PeerReplicationService : IPeerReplication, IHostedService,
 
             // Fails here, at start-up, when the configured log cannot replicate (ReplicationNotSupportedException).
             await _writer.GetLogAsync(cancellationToken).ConfigureAwait(false);
-            await _acks.LoadAsync(cancellationToken).ConfigureAwait(false);
+            await _acks.EnsureLoadedAsync(cancellationToken).ConfigureAwait(false);
             foreach (var link in _links.Values)
             {
                 await link.LoadAsync(cancellationToken).ConfigureAwait(false);

@@ -32,6 +32,7 @@ public sealed class CypherLintTests
         ["origin"] = "migration-1",
         ["id"] = "a",
         ["type"] = "KNOWS",
+        ["version"] = 1_700_000_000_000L,
     };
 
     /// <summary>Statements Neo4j must reject, each with (part of) the message it must give.</summary>

@@ -69,6 +69,7 @@ public static class PeeringServiceCollectionExtensions
         services.TryAddSingleton<PeeringMetrics>();
         services.TryAddSingleton<AckTracker>();
         services.TryAddSingleton<RepairRequests>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<CrossStoreSync.Log.ILogRetentionHolder, PeerRetentionHolder>());
         services.TryAddSingleton<PeerServer>();
         services.TryAddSingleton<PeerReplicationService>();
         services.TryAddSingleton<IPeerReplication>(sp => sp.GetRequiredService<PeerReplicationService>());

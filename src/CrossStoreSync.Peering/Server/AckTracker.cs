@@ -18,7 +18,33 @@ internal sealed class AckTracker(PeerDirectory directory, IReplicationWriter wri
 
     public static string CheckpointName(int node) => "peer/" + node.ToString(CultureInfo.InvariantCulture) + "/acked";
 
-    public async Task LoadAsync(CancellationToken cancellationToken)
+    private readonly SemaphoreSlim _loadGate = new(1, 1);
+    private volatile bool _loaded;
+
+    /// <summary>Loads the saved acknowledgements once (before the first pull is served or truncation is asked).</summary>
+    public async Task EnsureLoadedAsync(CancellationToken cancellationToken)
+    {
+        if (_loaded)
+        {
+            return;
+        }
+
+        await _loadGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_loaded)
+            {
+                await LoadAsync(cancellationToken).ConfigureAwait(false);
+                _loaded = true;
+            }
+        }
+        finally
+        {
+            _loadGate.Release();
+        }
+    }
+
+    private async Task LoadAsync(CancellationToken cancellationToken)
     {
         var log = await writer.GetLogAsync(cancellationToken).ConfigureAwait(false);
         foreach (var peer in directory.Peers)
@@ -42,6 +68,11 @@ internal sealed class AckTracker(PeerDirectory directory, IReplicationWriter wri
     /// <summary>Saves the acknowledgements that moved since the last flush.</summary>
     public async Task FlushAsync(CancellationToken cancellationToken)
     {
+        if (!_loaded)
+        {
+            return;
+        }
+
         var log = await writer.GetLogAsync(cancellationToken).ConfigureAwait(false);
         foreach (var peer in directory.Peers)
         {
