@@ -51,6 +51,7 @@ public interface IPeerReplication
 /// <param name="LastErrorCode">The last failure's kind.</param>
 /// <param name="AcknowledgedByPeer">How far the peer has pulled this node's log (its acknowledged cursor).</param>
 /// <param name="StatesReceived">States received from the peer since start-up.</param>
+/// <param name="BytesReceived">Bytes received from the peer since start-up (pulls, repairs, handshakes).</param>
 public sealed record PeerStatus(
     int NodeId,
     Uri Url,
@@ -63,7 +64,8 @@ public sealed record PeerStatus(
     string? LastError,
     PeerErrorCode? LastErrorCode,
     long AcknowledgedByPeer,
-    long StatesReceived);
+    long StatesReceived,
+    long BytesReceived);
 
 /// <summary>What a Merkle repair against a peer found and did.</summary>
 /// <param name="PeerNodeId">The peer.</param>

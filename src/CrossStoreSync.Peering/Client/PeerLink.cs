@@ -156,7 +156,7 @@ internal sealed class PeerLink : IDisposable
             var cursor = _cursor.Lsn;
             var lag = Math.Max(0, _peerHead - cursor);
             var seconds = lag == 0 ? 0 : _time.GetElapsedTime(Volatile.Read(ref _caughtUpAt)).TotalSeconds;
-            return new PeerStatus(_peer.NodeId, _peer.BaseUrl, _cursor.LogId, cursor, _peerHead, lag, seconds, _lastSuccess, _lastError, _lastErrorCode, _acks.Get(_peer.NodeId), Interlocked.Read(ref _received));
+            return new PeerStatus(_peer.NodeId, _peer.BaseUrl, _cursor.LogId, cursor, _peerHead, lag, seconds, _lastSuccess, _lastError, _lastErrorCode, _acks.Get(_peer.NodeId), Interlocked.Read(ref _received), _pull.BytesReceived + _repairer.Client.BytesReceived);
         }
     }
 
