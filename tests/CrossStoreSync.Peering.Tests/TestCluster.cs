@@ -35,7 +35,7 @@ public sealed class TestCluster : IAsyncDisposable
 
     public Member this[int nodeId] => Members[nodeId - 1];
 
-    public async Task<TestNode> StartAsync(int nodeId, Action<PeeringOptions>? peering = null, Action<CrossStoreSyncOptions>? sync = null, TimeProvider? time = null)
+    public async Task<TestNode> StartAsync(int nodeId, Action<PeeringOptions>? peering = null, Action<CrossStoreSyncOptions>? sync = null, TimeProvider? time = null, Action<IServiceCollection>? configure = null)
     {
         var member = this[nodeId];
         var builder = Host.CreateApplicationBuilder();
@@ -73,6 +73,7 @@ public sealed class TestCluster : IAsyncDisposable
 
                 peering?.Invoke(o);
             });
+        configure?.Invoke(builder.Services);
         var host = builder.Build();
         await host.StartAsync();
         var node = new TestNode(member, host);

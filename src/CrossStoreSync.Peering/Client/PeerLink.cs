@@ -128,6 +128,9 @@ internal sealed class PeerLink : IDisposable
             await repair.WaitAsync(cancellationToken).ConfigureAwait(false);
             if (valid && cursor.Lsn >= head)
             {
+                // The peer answered and this node holds all of it: a success, and the loop leaves any backoff at once.
+                RecordSuccess();
+                Wake();
                 return;
             }
 
