@@ -46,12 +46,12 @@ public sealed partial class PostgresChangeLog : IReplicationLog
     private async Task InitializeReplicationAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)
     {
         // A puller that sees another id knows this log was reset or re-created, and that its cursor means nothing here.
-        await using var command = new NpgsqlCommand($"""
-            INSERT INTO {_s}.log_meta (name, value) VALUES ('log_id', $1) ON CONFLICT (name) DO NOTHING;
-            INSERT INTO {_s}.conflict_head (id, last_id) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
-            """, connection, transaction);
-        command.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Guid.NewGuid().ToString("N") });
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        await using var batch = new NpgsqlBatch(connection, transaction);
+        var logId = new NpgsqlBatchCommand($"INSERT INTO {_s}.log_meta (name, value) VALUES ('log_id', $1) ON CONFLICT (name) DO NOTHING");
+        logId.Parameters.Add(new NpgsqlParameter<string> { TypedValue = Guid.NewGuid().ToString("N") });
+        batch.BatchCommands.Add(logId);
+        batch.BatchCommands.Add(new NpgsqlBatchCommand($"INSERT INTO {_s}.conflict_head (id, last_id) VALUES (1, 0) ON CONFLICT (id) DO NOTHING"));
+        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
