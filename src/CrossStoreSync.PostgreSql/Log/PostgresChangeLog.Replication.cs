@@ -1,14 +1,10 @@
 using System.Data;
-using System.Globalization;
-using System.Text;
 using CrossStoreSync.Errors;
-using CrossStoreSync.Hashing;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.PostgreSql.Internal;
 using CrossStoreSync.PostgreSql.Stores;
 using Npgsql;
-using NpgsqlTypes;
 
 namespace CrossStoreSync.PostgreSql.Log;
 

@@ -1,7 +1,5 @@
 using System.Globalization;
 using CrossStoreSync.Errors;
-using CrossStoreSync.Hashing;
-using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.PostgreSql.Internal;
 using Npgsql;
