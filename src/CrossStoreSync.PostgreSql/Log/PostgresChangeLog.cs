@@ -32,6 +32,11 @@ namespace CrossStoreSync.PostgreSql.Log;
 /// database clock so machines need not agree on time). Each record carries an XXH64 checksum
 /// (<see cref="LogRecordChecksum"/>); a mismatch is reported as <see cref="ChangeLogCorruptedException"/>.
 /// </para>
+/// <para>
+/// Replication between nodes (<see cref="IReplicationLog"/>, DESIGN.md §7) works when the log commits with its document
+/// store: causal histories are kept next to the documents, and received states are applied in one transaction with
+/// their log entries, conflict records and the puller's cursor.
+/// </para>
 /// <para>Thread-safe; uses connections from the <see cref="NpgsqlDataSource"/> it is given (which it does not own).</para>
 /// </remarks>
 public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartitionedChangeLog, IChangeLogRetention
@@ -144,6 +149,8 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
             CREATE TABLE IF NOT EXISTS {_s}.log_truncation (id int PRIMARY KEY CHECK (id = 1), through bigint NOT NULL);
             """, cancellationToken).ConfigureAwait(false);
 
+        await ExecuteAsync(connection, transaction, ReplicationTablesSql, cancellationToken).ConfigureAwait(false);
+        await InitializeReplicationAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await using (var head = new NpgsqlCommand($"INSERT INTO {_s}.log_head (id, last_lsn, max_version, partitions) VALUES (1, 0, 0, $1) ON CONFLICT (id) DO NOTHING; ", connection, transaction))
         {
             head.Parameters.Add(new NpgsqlParameter<int> { TypedValue = _options.Partitions });

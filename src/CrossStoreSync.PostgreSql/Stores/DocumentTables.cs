@@ -120,6 +120,8 @@ internal sealed class DocumentTables(string schema)
                 .Append("    document_raw bytea,\n")
                 .Append("    vector real[],\n")
                 .Append("    edges bytea,\n")
+                .Append("    vv jsonb,\n")
+                .Append("    from_node int,\n")
                 .Append("    CONSTRAINT ").Append(PostgresSql.Quote(Fit("docpk_" + collection))).Append(" PRIMARY KEY (id));\n");
             sql.Append("CREATE INDEX IF NOT EXISTS ").Append(PostgresSql.Quote(Fit("docidx_" + collection)))
                 .Append(" ON ").Append(table).Append(" (bucket, id);\n");
@@ -129,7 +131,58 @@ internal sealed class DocumentTables(string schema)
                 .Append(" ON ").Append(table).Append(" (version) WHERE deleted;\n");
         }
 
-        await using var command = new NpgsqlCommand(sql.ToString(), connection, transaction);
+        await using (var command = new NpgsqlCommand(sql.ToString(), connection, transaction))
+        {
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await AddReplicationColumnsAsync(connection, transaction, collections, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Adds the causal-history columns (<c>vv</c>, <c>from_node</c>) to tables created before replication between
+    /// nodes existed. Both start NULL, which reads as "written on this node, no history from others": exactly what
+    /// such a table holds. Only tables that lack them are altered, so a normal start takes no ACCESS EXCLUSIVE lock
+    /// (an ALTER TABLE takes it even when IF NOT EXISTS finds the column). Runs under the caller's advisory DDL lock.
+    /// </summary>
+    private async Task AddReplicationColumnsAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<string> collections, CancellationToken cancellationToken)
+    {
+        var names = new string[collections.Count];
+        for (var i = 0; i < names.Length; i++)
+        {
+            names[i] = TableName(collections[i]);
+        }
+
+        const string Sql = """
+            SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind IN ('r', 'p')
+              AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'from_node' AND NOT a.attisdropped)
+            """;
+        var outdated = new List<string>();
+        await using (var find = new NpgsqlCommand(Sql, connection, transaction))
+        {
+            find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = Schema });
+            find.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = names });
+            await using var reader = await find.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                outdated.Add(reader.GetString(0));
+            }
+        }
+
+        if (outdated.Count == 0)
+        {
+            return;
+        }
+
+        var alter = new StringBuilder();
+        foreach (var table in outdated)
+        {
+            alter.Append("ALTER TABLE ").Append(PostgresSql.Qualify(Schema, table))
+                .Append(" ADD COLUMN IF NOT EXISTS vv jsonb, ADD COLUMN IF NOT EXISTS from_node int;\n");
+        }
+
+        await using var command = new NpgsqlCommand(alter.ToString(), connection, transaction);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -142,6 +195,10 @@ internal sealed class DocumentTables(string schema)
         }
     }
 
+    /// <summary>
+    /// The tables that exist with every current column. One created before the replication columns counts as
+    /// missing, so that <see cref="CreateAsync"/> adds them before a write names them.
+    /// </summary>
     private async Task<HashSet<string>> ExistingAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, List<string> collections, CancellationToken cancellationToken)
     {
         var names = new string[collections.Count];
@@ -153,6 +210,7 @@ internal sealed class DocumentTables(string schema)
         const string Sql = """
             SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind IN ('r', 'p')
+              AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'from_node' AND NOT a.attisdropped)
             """;
         await using var command = new NpgsqlCommand(Sql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = Schema });

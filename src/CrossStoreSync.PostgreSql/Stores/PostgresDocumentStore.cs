@@ -19,6 +19,11 @@ namespace CrossStoreSync.PostgreSql.Stores;
 /// the same order.
 /// </para>
 /// <para>
+/// For replication between nodes each row also keeps its causal history, <c>vv jsonb</c> (node id → version; NULL while
+/// only this node wrote the entity), and <c>from_node</c> (the node a received state came from; NULL for a write made
+/// here). A write made here folds the replaced state's version into <c>vv</c> in the same statement.
+/// </para>
+/// <para>
 /// <c>document</c> is the document as <c>jsonb</c>, for applications to query and index; <c>document_raw</c> keeps
 /// the exact bytes the content hash covers (jsonb reorders keys and reprints numbers). Reads return the exact bytes
 /// while <c>document</c> still equals them as JSON, and <c>document</c>'s own rendering once it was edited outside the
@@ -49,7 +54,10 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
         ON CONFLICT (id) DO UPDATE SET
             version = excluded.version, hash = excluded.hash, bucket = excluded.bucket, deleted = excluded.deleted,
             origin = excluded.origin, document = excluded.document, document_raw = excluded.document_raw,
-            vector = excluded.vector, edges = excluded.edges
+            vector = excluded.vector, edges = excluded.edges,
+            vv = CASE WHEN t.vv IS NULL AND (t.version & 255) = (excluded.version & 255) THEN NULL
+                 ELSE coalesce(t.vv, '{{}}') || jsonb_build_object((t.version & 255)::text, t.version) END,
+            from_node = NULL
         WHERE t.version < excluded.version
         """;
 
@@ -159,7 +167,7 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
             {
                 await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
                 await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-                await WriteAsync(connection, transaction, groups, remember: true, cancellationToken).ConfigureAwait(false);
+                await WriteAsync(connection, transaction, groups, remember: true, reportRefused: false, cancellationToken).ConfigureAwait(false);
                 await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
                 return;
             }
@@ -199,7 +207,7 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
         var groups = Prepare(changes);
         try
         {
-            await WriteAsync(connection, transaction, groups, remember: false, cancellationToken).ConfigureAwait(false);
+            await WriteAsync(connection, transaction, groups, remember: false, reportRefused: false, cancellationToken).ConfigureAwait(false);
         }
         catch (PostgresException ex) when (ex.SqlState == PostgresSql.UndefinedTable)
         {
@@ -239,7 +247,7 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
         }
     }
 
-    /// <summary>Validates every change, then groups them by collection in id order with one change per key.</summary>
+    /// <summary>Validates every change, then groups them by collection (in ordinal order) in id order with one change per key.</summary>
     private List<CollectionRows> Prepare(IReadOnlyList<EntityChange> changes)
     {
         var byCollection = new Dictionary<string, Dictionary<string, EntityChange>>(StringComparer.Ordinal);
@@ -266,6 +274,8 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
             groups.Add(new CollectionRows(collection, ordered));
         }
 
+        // Collections in one order too, so that every transaction locks rows in (collection, id) order.
+        groups.Sort(static (a, b) => string.CompareOrdinal(a.Collection, b.Collection));
         return groups;
     }
 
@@ -310,7 +320,8 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
         }
     }
 
-    private async Task WriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<CollectionRows> groups, bool remember, CancellationToken cancellationToken)
+    /// <summary>Writes the groups in one round trip; with <paramref name="reportRefused"/>, returns the keys the version guard refused (else null).</summary>
+    private async Task<HashSet<EntityKey>?> WriteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, List<CollectionRows> groups, bool remember, bool reportRefused, CancellationToken cancellationToken)
     {
         var collections = new List<string>(groups.Count);
         foreach (var group in groups)
@@ -323,7 +334,8 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
         await using var batch = new NpgsqlBatch(connection, transaction);
         foreach (var group in groups)
         {
-            var sql = string.Format(System.Globalization.CultureInfo.InvariantCulture, UpsertSql, _tables.Qualified(group.Collection));
+            // RETURNING lists the rows written: a row the guard refused is not among them.
+            var sql = string.Format(System.Globalization.CultureInfo.InvariantCulture, UpsertSql, _tables.Qualified(group.Collection)) + (reportRefused ? "\nRETURNING id" : string.Empty);
             for (var start = 0; start < group.Changes.Count; start += RowsPerStatement)
             {
                 var command = new NpgsqlBatchCommand(sql);
@@ -332,7 +344,37 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
             }
         }
 
-        await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        if (!reportRefused)
+        {
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var refused = new HashSet<EntityKey>();
+        var written = new HashSet<string>(StringComparer.Ordinal);
+        await using var reader = await batch.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var group in groups)
+        {
+            for (var start = 0; start < group.Changes.Count; start += RowsPerStatement)
+            {
+                written.Clear();
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    written.Add(reader.GetString(0));
+                }
+
+                await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+                for (var i = start; i < Math.Min(group.Changes.Count, start + RowsPerStatement); i++)
+                {
+                    if (!written.Contains(group.Changes[i].Key.Id))
+                    {
+                        refused.Add(group.Changes[i].Key);
+                    }
+                }
+            }
+        }
+
+        return refused;
     }
 
     private void ForgetAll(List<CollectionRows> groups)
