@@ -62,6 +62,10 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<SyncMetrics>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+        services.TryAddSingleton<IChangeLogInspector>(sp => new ChangeLogInspector(
+            sp.GetRequiredService<SyncEngine>(),
+            sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CrossStoreSyncHostedService>());
         return new CrossStoreSyncBuilder(services);
     }

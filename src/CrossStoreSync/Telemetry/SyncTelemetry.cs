@@ -43,6 +43,7 @@ internal sealed class SyncMetrics
         Conflicts = Meter.CreateCounter<long>("crossstoresync.replication.conflicts", "{conflict}", "Concurrent states detected between nodes, by collection and resolution.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
+        Meter.CreateObservableGauge("crossstoresync.dispatch.faulted", ObserveFaulted, "{store}", "1 while a store's dispatcher is stopped by a corrupted change-log record, else 0.");
     }
 
     public Meter Meter { get; }
@@ -122,6 +123,14 @@ internal sealed class SyncMetrics
         foreach (var lag in GetLag())
         {
             yield return new Measurement<long>(lag.Changes, new KeyValuePair<string, object?>("store", lag.Store));
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveFaulted()
+    {
+        foreach (var lag in GetLag())
+        {
+            yield return new Measurement<int>(lag.Faulted ? 1 : 0, new KeyValuePair<string, object?>("store", lag.Store));
         }
     }
 
