@@ -42,9 +42,8 @@ internal sealed class MigrateCommand : SessionCommand<MigrateCommand.Settings>
         public int Workers { get; set; } = 2;
 
         [CommandOption("--batch-size <N>")]
-        [Description("The first batch size; the controller adapts it to the target's latency.")]
-        [DefaultValue(256)]
-        public int BatchSize { get; set; } = 256;
+        [Description("A fixed batch size, to throttle the migration. Default: adaptive (grows while the target keeps up, halves when it slows).")]
+        public int? BatchSize { get; set; }
 
         [CommandOption("--no-verify")]
         [Description("Skip the consistency check of the target at the end.")]
@@ -97,16 +96,18 @@ internal sealed class MigrateCommand : SessionCommand<MigrateCommand.Settings>
             TargetCollection = settings.TargetCollection,
             TransformName = settings.Transform,
             Workers = settings.Workers,
-            InitialBatchSize = settings.BatchSize,
-            MaxBatchSize = Math.Max(settings.BatchSize, new MigrationRequest { Id = "x", Target = "x" }.MaxBatchSize),
             Verify = !settings.NoVerify,
         };
+        if (settings.BatchSize is { } fixedSize)
+        {
+            request = request with { InitialBatchSize = fixedSize, MinBatchSize = fixedSize, MaxBatchSize = fixedSize };
+        }
 
         MigrationReport report;
         try
         {
             report = settings.Json
-                ? await session.Migrations.RunAsync(request, null, cancellationToken).ConfigureAwait(false)
+                ? await session.Migrations.RunAsync(request, new InlineProgress<MigrationProgress>(WriteProgressLine), cancellationToken).ConfigureAwait(false)
                 : await RunWithProgressAsync(session, request, cancellationToken).ConfigureAwait(false);
         }
         catch (MigrationException ex)
@@ -181,6 +182,23 @@ internal sealed class MigrateCommand : SessionCommand<MigrateCommand.Settings>
             }).ConfigureAwait(false);
         return report!;
     }
+
+    /// <summary>With --json, progress goes to standard error as one JSON line per report, so scripts can follow it.</summary>
+    private static void WriteProgressLine(MigrationProgress p) =>
+        Console.Error.WriteLine(System.Text.Json.JsonSerializer.Serialize(new
+        {
+            progress = new
+            {
+                migrationId = p.MigrationId,
+                phase = p.Phase.ToString().ToLowerInvariant(),
+                done = p.Done,
+                total = p.Total,
+                entitiesPerSecond = Math.Round(p.EntitiesPerSecond, 1),
+                etaSeconds = p.EstimatedRemaining?.TotalSeconds,
+                batchSize = p.BatchSize,
+                errors = p.Errors,
+            },
+        }));
 
     private static async Task<int> ListAsync(SyncSession session, Settings settings, CancellationToken cancellationToken)
     {

@@ -96,7 +96,17 @@ internal sealed class SyncSession : IAsyncDisposable
     }
 
     /// <summary>Stops the engine (dispatchers save their cursors) and releases the stores.</summary>
-    public ValueTask DisposeAsync() => _provider.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        // The engine is stopped first, as a host stops its hosted services before disposing: the container disposes
+        // singletons in reverse creation order, which would close the stores under dispatchers still running.
+        if (_provider.GetService<ISyncManager>() is IAsyncDisposable engine)
+        {
+            await engine.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _provider.DisposeAsync().ConfigureAwait(false);
+    }
 
     private static (IConfiguration Configuration, string Described) ReadConfiguration(CommonSettings settings)
     {
