@@ -14,7 +14,7 @@ using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.DependencyInjection;
 using Observability;
 
-namespace CrossStoreSync.Samples.Tests;
+namespace CrossStoreSync.Observability.Tests;
 
 /// <summary>
 /// samples/Observability run for real, scraped over HTTP, and the observability pack checked against it: every metric
