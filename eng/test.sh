@@ -41,6 +41,12 @@ npm_ci() {
 npm_ci eng/surrealdb-host "@surrealdb/node"
 npm_ci eng/cypher-lint "@neo4j-cypher/language-support"
 
+# tmux for the css terminal test (tests/CrossStoreSync.Cli.Tests/TerminalTests.cs: keys sent to a real terminal, the
+# pane captured), from Debian packages when missing. Without it that test fails in CI and is skipped locally.
+if ! command -v tmux >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  (apt-get update && apt-get install -y tmux) >/dev/null || echo "tmux could not be installed; the css terminal test will fail." >&2
+fi
+
 # PostgreSQL 15 for tests/CrossStoreSync.PostgreSql.Tests: installed from Debian packages when missing and started on a
 # private port (eng/postgres.sh). CSS_PG_CONNECTION points the tests at another server instead.
 if [ -z "${CSS_PG_CONNECTION:-}" ]; then

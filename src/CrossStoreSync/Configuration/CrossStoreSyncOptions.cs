@@ -69,6 +69,16 @@ public sealed class CrossStoreSyncOptions
     /// </summary>
     public LogRetentionOptions Retention { get; } = new();
 
+    /// <summary>
+    /// Whether this process applies the change log to the replicas. With false the engine starts for inspection only:
+    /// the log and stores are initialised and cursors loaded, but no dispatcher runs and pending entries are not
+    /// resolved here, so status, consistency checks and dry-run repairs can run beside the processes that do dispatch
+    /// (the <c>css</c> tool starts its read-only commands this way). Writes are still accepted; they reach the replicas
+    /// when a dispatching process reads them, and <see cref="Sync.ISyncManager.WaitForSyncAsync"/> in this process times
+    /// out. <value>Default true.</value>
+    /// </summary>
+    public bool RunDispatchers { get; set; } = true;
+
     /// <summary>Events buffered per subscriber of <see cref="Sync.ISyncManager.SubscribeAsync"/>; the oldest are dropped beyond it. <value>Default 10,000.</value></summary>
     public int EventBufferCapacity { get; set; } = 10_000;
 

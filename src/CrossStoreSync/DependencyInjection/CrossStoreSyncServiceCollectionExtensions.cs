@@ -72,6 +72,10 @@ public static class CrossStoreSyncServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<SyncMetrics>(),
             sp.GetService<ILoggerFactory>() ?? NullLoggerFactory.Instance));
+        services.TryAddSingleton<IChangeLogInspector>(sp => new ChangeLogInspector(
+            sp.GetRequiredService<SyncEngine>(),
+            sp.GetRequiredService<IOptions<CrossStoreSyncOptions>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, CrossStoreSyncHostedService>());
 
         // After the engine's hosted service: hosts start services in order and stop them in reverse.

@@ -111,8 +111,9 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             _resolver = new PendingResolver(topology, _sourcePipeline, _metrics, _logger) { StartupHead = Head };
             _topology = topology;
 
-            // Entries left pending by a crashed writer are resolved before any replica is fed (DESIGN.md §3).
-            if (topology.Coupled is null)
+            // Entries left pending by a crashed writer are resolved before any replica is fed (DESIGN.md §3). An
+            // inspecting engine leaves them to the processes that dispatch.
+            if (topology.Coupled is null && _options.RunDispatchers)
             {
                 await _resolver.ResolveAsync(cancellationToken).ConfigureAwait(false);
             }
@@ -128,12 +129,12 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             await LoadRoutesAsync(topology.Log, cancellationToken).ConfigureAwait(false);
             await LoadRebuildMarksAsync(topology.Log, cancellationToken).ConfigureAwait(false);
 
-            foreach (var dispatcher in _dispatchers)
+            foreach (var dispatcher in _options.RunDispatchers ? _dispatchers : [])
             {
                 _loops.Add(Task.Run(() => dispatcher.RunAsync(_stopping.Token), CancellationToken.None));
             }
 
-            if (topology.Coupled is null)
+            if (topology.Coupled is null && _options.RunDispatchers)
             {
                 _loops.Add(Task.Run(() => ResolveLoopAsync(_stopping.Token), CancellationToken.None));
             }

@@ -52,6 +52,7 @@ internal sealed class SyncMetrics
         Meter.CreateObservableGauge("crossstoresync.store.needs_rebuild", ObserveNeedsRebuild, "{store}", "1 for a replica that fell behind past the log's retention and waits for a rebuild, else 0.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag", ObserveLagChanges, "{change}", "Log entries a store has not applied yet.");
         Meter.CreateObservableGauge("crossstoresync.dispatch.lag.time", ObserveLagSeconds, "s", "Age of the oldest change a store has not applied yet.");
+        Meter.CreateObservableGauge("crossstoresync.dispatch.faulted", ObserveFaulted, "{store}", "1 while a store's dispatcher is stopped by a corrupted change-log record, else 0.");
     }
 
     public Meter Meter { get; }
@@ -203,6 +204,14 @@ internal sealed class SyncMetrics
         foreach (var lag in GetLag())
         {
             yield return new Measurement<int>(lag.NeedsRebuild ? 1 : 0, new KeyValuePair<string, object?>("store", lag.Store));
+        }
+    }
+
+    private IEnumerable<Measurement<int>> ObserveFaulted()
+    {
+        foreach (var lag in GetLag())
+        {
+            yield return new Measurement<int>(lag.Faulted ? 1 : 0, new KeyValuePair<string, object?>("store", lag.Store));
         }
     }
 

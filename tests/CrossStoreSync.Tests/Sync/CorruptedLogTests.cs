@@ -1,4 +1,7 @@
+using System.Diagnostics.Metrics;
+using CrossStoreSync.Log;
 using CrossStoreSync.Sync;
+using CrossStoreSync.Telemetry;
 using CrossStoreSync.Tests.Support;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -40,6 +43,11 @@ public sealed class CorruptedLogTests
         var entry = (await health.CheckHealthAsync()).Entries["crossstoresync"];
         Assert.Equal(HealthStatus.Unhealthy, entry.Status);
         Assert.Contains("vectors", entry.Description, StringComparison.Ordinal);
+
+        // The log inspector (css status) finds the corrupted record from the log itself, and the gauge reads 1.
+        var overview = await engine.Services.GetRequiredService<IChangeLogInspector>().GetOverviewAsync();
+        Assert.All(overview.Stores.Where(s => !s.IsSource), s => Assert.Contains("checksum", s.Fault, StringComparison.Ordinal));
+        Assert.Equal([("graph", 1), ("vectors", 1)], FaultedGauge(engine));
         foreach (var replica in engine.Replicas)
         {
             Assert.Null(replica.GetVersion(Items.Key("b")));
@@ -53,5 +61,24 @@ public sealed class CorruptedLogTests
         await engine.AssertReplicasMatchSourceAsync(Items.Key("c"));
         Assert.All((await engine.Manager.GetStatisticsAsync()).Where(s => !s.IsSource), s => Assert.False(s.Faulted));
         Assert.Equal(HealthStatus.Healthy, (await health.CheckHealthAsync()).Entries["crossstoresync"].Status);
+        Assert.Equal([("graph", 0), ("vectors", 0)], FaultedGauge(engine));
+    }
+
+    private static (string Store, int Value)[] FaultedGauge(TestEngine engine)
+    {
+        var meter = engine.Services.GetRequiredService<SyncMetrics>().Meter;
+        var values = new List<(string Store, int Value)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter, meter) && instrument.Name == "crossstoresync.dispatch.faulted")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, tags, _) => values.Add(((string)tags[0].Value!, value)));
+        listener.Start();
+        listener.RecordObservableInstruments();
+        return [.. values.Order()];
     }
 }

@@ -23,6 +23,7 @@ public sealed class MetricsTests
         ["crossstoresync.log.pending_resolved"] = "{change}",
         ["crossstoresync.dispatch.lag"] = "{change}",
         ["crossstoresync.dispatch.lag.time"] = "s",
+        ["crossstoresync.dispatch.faulted"] = "{store}",
         ["crossstoresync.consistency.inconsistencies"] = "{entity}",
         ["crossstoresync.consistency.repaired"] = "{change}",
         ["crossstoresync.consistency.entries_read"] = "{entry}",
@@ -204,6 +205,7 @@ public sealed class MetricsTests
         Assert.Equal(0, recorder.Latest("crossstoresync.dispatch.lag", "graph"));
         Assert.True(recorder.Latest("crossstoresync.dispatch.lag.time", "vectors") >= 0);
         Assert.Equal(0, recorder.Latest("crossstoresync.dispatch.lag.time", "graph"));
+        Assert.Equal(0, recorder.Latest("crossstoresync.dispatch.faulted", "vectors"));
 
         // Counters and histograms, read back: a, b, c and the three lag writes were acknowledged.
         Assert.InRange(recorder.Sum("crossstoresync.log.appended"), 6, engine.Log.Count);
