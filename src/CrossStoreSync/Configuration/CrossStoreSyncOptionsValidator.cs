@@ -22,6 +22,7 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
         Positive(failures, nameof(options.PollInterval), options.PollInterval);
         Positive(failures, nameof(options.CursorCheckpointInterval), options.CursorCheckpointInterval);
         Positive(failures, nameof(options.PartitionLeaseDuration), options.PartitionLeaseDuration);
+        Positive(failures, nameof(options.MaxRetryAfter), options.MaxRetryAfter);
         if (options.PartitionLeaseDuration > TimeSpan.Zero && options.PartitionLeaseDuration < TimeSpan.FromMilliseconds(300))
         {
             failures.Add($"CrossStoreSyncOptions.PartitionLeaseDuration is {options.PartitionLeaseDuration}; it must be at least 300 ms (leases are renewed every third of it).");

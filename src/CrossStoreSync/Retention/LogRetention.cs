@@ -193,6 +193,11 @@ internal sealed partial class LogRetention : IAsyncDisposable
         var holding = ReportHolding(positions, plan, head, ageBound);
         var purged = _retention.Enabled ? await PurgeTombstonesAsync(log, plan.LowWaterMark, now, cancellationToken).ConfigureAwait(false) : 0;
         var deadLetters = await ExpireDeadLettersAsync(log, now, cancellationToken).ConfigureAwait(false);
+        if (_retention.Enabled && log is ICompensationLog compensations)
+        {
+            await PruneCompensationsAsync(compensations, plan.LowWaterMark, now, cancellationToken).ConfigureAwait(false);
+        }
+
         _metrics.Retention = new RetentionSnapshot(head, truncatedThrough, plan.LowWaterMark, size.Entries, size.Bytes, positions, holding, deadLetters.Stored, _retention.UnhealthyRetainedEntries);
         SyncLog.RetentionRound(_logger, head, plan.LowWaterMark, removed, truncatedThrough, size.Entries);
 

@@ -1,4 +1,5 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Telemetry;
 using CrossStoreSync.Validation;
@@ -110,6 +111,13 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             _sourcePipeline = ResiliencePipelines.ForSource(topology.Source.Name, _options, _time, _metrics, _logger);
             _resolver = new PendingResolver(topology, _sourcePipeline, _metrics, _logger) { StartupHead = Head };
             _topology = topology;
+            foreach (var collection in collections)
+            {
+                if (collection.OnReplicaRejection == ReplicaRejectionPolicy.Compensate)
+                {
+                    EnsureCompensationSupported(topology, $"collection '{collection.Name}' is configured with ReplicaRejectionPolicy.Compensate");
+                }
+            }
 
             // Entries left pending by a crashed writer are resolved before any replica is fed (DESIGN.md §3).
             if (topology.Coupled is null)
@@ -118,7 +126,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             }
 
             _dispatchers = topology.Replicas
-                .Select(r => new StoreDispatcher(r, topology.Log, _options, _time, _metrics, _events, _loggerFactory.CreateLogger("CrossStoreSync.Dispatcher")))
+                .Select(r => new StoreDispatcher(r, topology.Log, _options, _time, _metrics, _events, _loggerFactory.CreateLogger("CrossStoreSync.Dispatcher"), OnCompensationRequested))
                 .ToArray();
             foreach (var dispatcher in _dispatchers)
             {
@@ -136,6 +144,12 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             if (topology.Coupled is null)
             {
                 _loops.Add(Task.Run(() => ResolveLoopAsync(_stopping.Token), CancellationToken.None));
+            }
+
+            // Requests left by a crash between a rejection and its compensating write are resolved by the loop's first round.
+            if (topology.Log is ICompensationLog)
+            {
+                _loops.Add(Task.Run(() => CompensationLoopAsync(_stopping.Token), CancellationToken.None));
             }
 
             _started = true;
