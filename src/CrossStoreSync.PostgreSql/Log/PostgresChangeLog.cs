@@ -161,6 +161,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
             }
         }
 
+        await CreateCompensationTablesAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         _initialized = true;
     }

@@ -94,6 +94,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
                 """, t);
             SqliteDocumentStore.CreateTables(c, t);
             CreateReplicationTables(c, t);
+            CreateCompensationTables(c, t);
             using var max = c.CreateCommand();
             max.Transaction = t;
             // After a truncation that removed every entry, numbering continues after what was removed.
