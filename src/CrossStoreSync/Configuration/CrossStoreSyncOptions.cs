@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Stores;
 
 namespace CrossStoreSync.Configuration;
@@ -104,12 +106,12 @@ public sealed class CrossStoreSyncOptions
         Model.EntityKey.ValidateCollection(name, nameof(name));
         if (vectorDimension is { } d && (d < 1 || d > 65_536))
         {
-            throw new ArgumentOutOfRangeException(nameof(vectorDimension), d, $"Vector dimension of collection '{name}' must be in 1..65536.");
+            throw new ArgumentOutOfRangeException(nameof(vectorDimension), d, $"Vector dimension of collection {SafeText.Quote(name)} must be in 1..65536.");
         }
 
         if (!Enum.IsDefined(onReplicaRejection))
         {
-            throw new ArgumentOutOfRangeException(nameof(onReplicaRejection), onReplicaRejection, $"Replica rejection policy of collection '{name}' must be DeadLetter or Compensate.");
+            throw new ArgumentOutOfRangeException(nameof(onReplicaRejection), onReplicaRejection, $"Replica rejection policy of collection {SafeText.Quote(name)} must be DeadLetter or Compensate.");
         }
 
         _collections[name] = new CollectionDefinition(name, vectorDimension, distance) { OnReplicaRejection = onReplicaRejection };

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using Microsoft.Extensions.Options;
 
 namespace CrossStoreSync.Configuration;
@@ -30,7 +32,7 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
 
         if (string.IsNullOrWhiteSpace(options.WorkerId) || options.WorkerId.Length > 200)
         {
-            failures.Add($"CrossStoreSyncOptions.WorkerId is '{options.WorkerId}'; it must be a non-blank string of at most 200 characters, unique per running process.");
+            failures.Add($"CrossStoreSyncOptions.WorkerId is {SafeText.Quote(options.WorkerId)}; it must be a non-blank string of at most 200 characters, unique per running process.");
         }
 
         if (options.RetryMaxDelay < options.RetryBaseDelay)

@@ -50,6 +50,39 @@ public static class SafeText
             : Build(value, maxLength, value.Length, "chars");
     }
 
+    /// <summary>
+    /// For running text that is not a value of its own — an exception's message, a server's error text — embedded in a
+    /// message: returned as it is when it holds nothing that <see cref="Quote(string?, int)"/> must escape (quotes and
+    /// backslashes are fine in running text, so messages that already quote their values stay readable when they are
+    /// wrapped again) and fits <paramref name="maxLength"/>; otherwise quoted exactly as <see cref="Quote(string?, int)"/> does.
+    /// </summary>
+    /// <param name="text">The text; null gives <c>null</c>.</param>
+    /// <param name="maxLength">The bound (at least <see cref="MinMaxLength"/>). <value>Default 1000.</value></param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLength"/> is below <see cref="MinMaxLength"/>.</exception>
+    public static string Text(string? text, int maxLength = 1000)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxLength, MinMaxLength);
+        if (text is null || text.Length > maxLength)
+        {
+            return Quote(text, maxLength);
+        }
+
+        for (var i = 0; i < text.Length; i++)
+        {
+            var c = text[i];
+            if (char.IsHighSurrogate(c) && i + 1 < text.Length && char.IsLowSurrogate(text[i + 1]))
+            {
+                i++;
+            }
+            else if (c is not ('\\' or '\'') && NeedsEscaping(c))
+            {
+                return Quote(text, maxLength);
+            }
+        }
+
+        return text;
+    }
+
     /// <summary>Quotes a key as <c>'collection/id'</c> (see <see cref="Quote(string?, int)"/>).</summary>
     /// <param name="key">The key; <c>default</c> quotes as <c>(no key)</c>.</param>
     /// <param name="maxLength">The bound between the quotes.</param>

@@ -1,4 +1,5 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Migration;
 using CrossStoreSync.Sync;
@@ -343,7 +344,7 @@ internal sealed partial class LogRetention : IAsyncDisposable
                 SyncLog.RetentionHeld(_logger, position.Name, position.Kind.ToString(), position.Position, held, _retention.KeepAppliedFor);
             }
 
-            _engine.Events.Publish(new SyncEvent(SyncEventKind.RetentionHeld, position.Name, position.Position, head, (int)Math.Min(int.MaxValue, held), null, $"{position.Kind} '{position.Name}' holds back {held} entries older than KeepAppliedFor", 0, _time.GetUtcNow()));
+            _engine.Events.Publish(new SyncEvent(SyncEventKind.RetentionHeld, position.Name, position.Position, head, (int)Math.Min(int.MaxValue, held), null, $"{position.Kind} {SafeText.Quote(position.Name)} holds back {held} entries older than KeepAppliedFor", 0, _time.GetUtcNow()));
         }
 
         _holding.RemoveWhere(name =>

@@ -140,7 +140,7 @@ internal sealed partial class SyncEngine
 
             if (!keys.Add(change.Key))
             {
-                throw new ArgumentException($"Key '{change.Key}' appears more than once in the feed batch (again at index {i}); coalesce the batch first.", $"{nameof(changes)}[{i}]");
+                throw new ArgumentException($"Key {SafeText.Quote(change.Key)} appears more than once in the feed batch (again at index {i}); coalesce the batch first.", $"{nameof(changes)}[{i}]");
             }
         }
 
@@ -198,14 +198,14 @@ internal sealed partial class SyncEngine
         var feed = position.Feed;
         if (string.IsNullOrEmpty(feed) || feed.Length > 200)
         {
-            throw new ArgumentException($"The feed name '{feed}' must have 1 to 200 characters.", "position.Feed");
+            throw new ArgumentException($"The feed name {SafeText.Quote(feed)} must have 1 to 200 characters.", "position.Feed");
         }
 
         foreach (var c in feed)
         {
             if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '-' or '.' or '/'))
             {
-                throw new ArgumentException($"The feed name '{feed}' has the character '{c}'; use letters, digits, '_', '-', '.' and '/'.", "position.Feed");
+                throw new ArgumentException($"The feed name {SafeText.Quote(feed)} has the character {SafeText.Quote(c.ToString())}; use letters, digits, '_', '-', '.' and '/'.", "position.Feed");
             }
         }
 
@@ -323,7 +323,7 @@ internal sealed partial class SyncEngine
             _resolver!.HandedOver[range.First] = range;
             _resolverWake.Set();
             throw new SourceUnavailableException(
-                $"Source '{topology.Source.Name}' is unavailable; {range.Count} change(s) at LSN {range.First}..{range.Last} are logged as pending and will be applied when it recovers.",
+                $"Source {SafeText.Quote(topology.Source.Name)} is unavailable; {range.Count} change(s) at LSN {range.First}..{range.Last} are logged as pending and will be applied when it recovers.",
                 topology.Source.Name,
                 new SyncTicket(range, changes[^1].Version),
                 ex);
@@ -340,6 +340,6 @@ internal sealed partial class SyncEngine
         Activity.Current?.SetStatus(ActivityStatusCode.Error, ex.Message);
         _events.Publish(new SyncEvent(SyncEventKind.Aborted, store, 0, 0, changes.Length, changes[0].Key, ex.Message, 0, _time.GetUtcNow()));
         var what = changes.Length == 1 ? SafeText.Quote(changes[0].Key) : $"a batch of {changes.Length} starting with {SafeText.Quote(changes[0].Key)}";
-        return new SyncWriteRejectedException($"Source {SafeText.Quote(store)} rejected the write of {what}: {SafeText.Quote(ex.Message, 1000)}", store, changes[0].Key, ex);
+        return new SyncWriteRejectedException($"Source {SafeText.Quote(store)} rejected the write of {what}: {SafeText.Text(ex.Message)}", store, changes[0].Key, ex);
     }
 }

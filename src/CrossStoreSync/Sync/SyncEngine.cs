@@ -1,4 +1,5 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Telemetry;
@@ -115,7 +116,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             {
                 if (collection.OnReplicaRejection == ReplicaRejectionPolicy.Compensate)
                 {
-                    EnsureCompensationSupported(topology, $"collection '{collection.Name}' is configured with ReplicaRejectionPolicy.Compensate");
+                    EnsureCompensationSupported(topology, $"collection {SafeText.Quote(collection.Name)} is configured with ReplicaRejectionPolicy.Compensate");
                 }
             }
 
@@ -226,13 +227,13 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
         if (!_transforms.TryGetValue(state.TransformName, out var transform))
         {
             throw new InvalidOperationException(
-                $"Store '{store}' routes collection '{state.SourceCollection}' to '{state.TargetCollection}' through transform '{state.TransformName}' (re-embedding '{state.MigrationId}'), but no transform of that name is registered. Register it with AddTransform on every start.");
+                $"Store {SafeText.Quote(store)} routes collection {SafeText.Quote(state.SourceCollection)} to {SafeText.Quote(state.TargetCollection)} through transform {SafeText.Quote(state.TransformName)} (re-embedding {SafeText.Quote(state.MigrationId)}), but no transform of that name is registered. Register it with AddTransform on every start.");
         }
 
         if (!_options.TryGetCollection(state.TargetCollection, out var target))
         {
             throw new InvalidOperationException(
-                $"Store '{store}' routes collection '{state.SourceCollection}' to '{state.TargetCollection}' (re-embedding '{state.MigrationId}'), which is not configured. Keep it declared with AddCollection.");
+                $"Store {SafeText.Quote(store)} routes collection {SafeText.Quote(state.SourceCollection)} to {SafeText.Quote(state.TargetCollection)} (re-embedding {SafeText.Quote(state.MigrationId)}), which is not configured. Keep it declared with AddCollection.");
         }
 
         return new CollectionRoute(state.SourceCollection, state.TargetCollection, target, state.TransformName, transform, state.KeepSource, state.MigrationId);
