@@ -15,7 +15,7 @@ namespace CrossStoreSync.Errors;
 /// as NUL, CR, LF, ESC and DEL; C1 such as NEL U+0085); the line and paragraph separators U+2028 and U+2029; format
 /// characters (category Cf: the bidirectional marks, embeddings, overrides and isolates U+061C, U+200E/F, U+202A–U+202E,
 /// U+2066–U+2069, zero-width characters, the byte-order mark); and unpaired surrogates. A value longer than the bound is
-/// cut (never inside a surrogate pair or an escape) and marked with <c>…</c> and its full length. Anything else, letters
+/// cut (never inside a surrogate pair or an escape) and marked with <c>...</c> and its full length. Anything else, letters
 /// of every script and emoji included, is kept as it is.
 /// </para>
 /// <para>Every library package quotes user input through this one helper. Thread-safe and allocation-light (error paths only).</para>
@@ -34,7 +34,7 @@ public static class SafeText
     /// </summary>
     /// <param name="value">The untrusted text.</param>
     /// <param name="maxLength">The most characters between the quotes (escapes count as written); a longer value is cut
-    /// and followed by its length, for example <c>'aaaa…' (5000 chars)</c>. At least <see cref="MinMaxLength"/>.</param>
+    /// and followed by its length, for example <c>'aaaa...' (5000 chars)</c>. At least <see cref="MinMaxLength"/>.</param>
     /// <returns>The quoted, escaped, bounded text.</returns>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxLength"/> is below <see cref="MinMaxLength"/>.</exception>
     public static string Quote(string? value, int maxLength = DefaultMaxLength)
@@ -132,8 +132,8 @@ public static class SafeText
     /// <summary>Quotes, escapes and, when its escaped form exceeds the bound, cuts the value.</summary>
     private static string Build(string value, int maxLength, long fullLength, string unit)
     {
-        // Cut only when the escaped whole does not fit; then keep what fits beside the ellipsis.
-        var room = EscapedLength(value, maxLength + 1) <= maxLength && fullLength == value.Length ? maxLength : maxLength - 1;
+        // Cut only when the escaped whole does not fit; then keep what fits beside the "..." mark.
+        var room = EscapedLength(value, maxLength + 1) <= maxLength && fullLength == value.Length ? maxLength : maxLength - 3;
         var builder = new StringBuilder(Math.Min(value.Length, maxLength) + 24);
         builder.Append('\'');
         var written = 0;
@@ -167,7 +167,7 @@ public static class SafeText
             return builder.Append('\'').ToString();
         }
 
-        return builder.Append("…' (").Append(fullLength.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(unit).Append(')').ToString();
+        return builder.Append("...' (").Append(fullLength.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(unit).Append(')').ToString();
     }
 
     /// <summary>The length of the escaped value, counted up to <paramref name="stopAt"/>.</summary>

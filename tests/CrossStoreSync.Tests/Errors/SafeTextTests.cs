@@ -58,18 +58,19 @@ public sealed class SafeTextTests
     {
         var quoted = SafeText.Quote(new string('a', 5000), 20);
 
-        Assert.Equal("'" + new string('a', 19) + "…' (5000 chars)", quoted);
+        Assert.Equal("'" + new string('a', 17) + "...' (5000 chars)", quoted);
         Assert.Equal("'" + new string('a', 20) + "'", SafeText.Quote(new string('a', 20), 20));
-        Assert.Equal("'" + new string('a', 19) + "…' (21 chars)", SafeText.Quote(new string('a', 21), 20));
+        Assert.Equal("'" + new string('a', 17) + "...' (21 chars)", SafeText.Quote(new string('a', 21), 20));
     }
 
     [Fact]
     public void A_cut_never_splits_an_escape_or_a_surrogate_pair()
     {
-        // Nine characters of text, then a line feed that would need two more: the escape is left out whole.
-        Assert.Equal("'aaaaaaaaa…' (12 chars)", SafeText.Quote("aaaaaaaaa\nbb", 10));
-        Assert.Equal("'aaaaaaaa…' (11 chars)", SafeText.Quote("aaaaaaaa😀a", 10));
-        Assert.Equal(@"'\u202E\u202E…' (5 chars)", SafeText.Quote("\u202E\u202E\u202E\u202E\u202E", 13));
+        // Room for seven characters beside the mark: an escape or a surrogate pair that would straddle it is left out whole.
+        Assert.Equal("'aaaaaa...' (10 chars)", SafeText.Quote("aaaaaa\nbbb", 10));
+        Assert.Equal("'aaaaaa...' (11 chars)", SafeText.Quote("aaaaaa😀abc", 10));
+        Assert.Equal(@"'aaaaaa\nbb'", SafeText.Quote("aaaaaa\nbb", 10));
+        Assert.Equal(@"'\u202E...' (5 chars)", SafeText.Quote("\u202E\u202E\u202E\u202E\u202E", 13));
     }
 
     [Fact]
@@ -78,7 +79,7 @@ public sealed class SafeTextTests
         Assert.Equal(@"'{""a"":""x\ny""}'", SafeText.QuoteUtf8(Encoding.UTF8.GetBytes("{\"a\":\"x\ny\"}")));
         Assert.Equal("'\uFFFD'", SafeText.QuoteUtf8([0xFF]));
         var quoted = SafeText.QuoteUtf8(Encoding.UTF8.GetBytes(new string('z', 10_000)), 16);
-        Assert.Equal("'" + new string('z', 15) + "…' (10000 bytes)", quoted);
+        Assert.Equal("'" + new string('z', 13) + "...' (10000 bytes)", quoted);
     }
 
     [Fact]
