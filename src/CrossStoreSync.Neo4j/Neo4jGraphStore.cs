@@ -77,7 +77,7 @@ public sealed class Neo4jGraphStore : IGraphStore, ITombstoneStore
             EntityKey.ValidateCollection(collection.Name, nameof(collections));
             if (collection.Name == CypherStatements.CommonLabel)
             {
-                throw new SyncStoreException($"Neo4j store '{Name}': collection '{collection.Name}' would clash with the label every entity node carries.", false, Name, null, "initialize");
+                throw new SyncStoreException($"Neo4j store {SafeText.Quote(Name)}: collection {SafeText.Quote(collection.Name)} would clash with the label every entity node carries.", false, Name, null, "initialize");
             }
 
             foreach (var statement in new[] { CypherStatements.KeyConstraint(collection.Name), CypherStatements.BucketIndex(collection.Name) })
@@ -119,12 +119,12 @@ public sealed class Neo4jGraphStore : IGraphStore, ITombstoneStore
     {
         if (change is null || change.Key.IsDefault)
         {
-            throw new SyncStoreException($"Neo4j store '{Name}' received a null change or a default key.", false, Name, null, "apply");
+            throw new SyncStoreException($"Neo4j store {SafeText.Quote(Name)} received a null change or a default key.", false, Name, null, "apply");
         }
 
         if (change.Kind == ChangeKind.Upsert && change.Entity is null)
         {
-            throw new SyncStoreException($"Neo4j store '{Name}': upsert of '{change.Key}' carries no entity.", false, Name, change.Key, "apply");
+            throw new SyncStoreException($"Neo4j store {SafeText.Quote(Name)}: upsert of {SafeText.Quote(change.Key)} carries no entity.", false, Name, change.Key, "apply");
         }
     }
 

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 namespace CrossStoreSync.Neo4j;
 
 /// <summary>Options of a <see cref="Neo4jGraphStore"/>. Validated when the store is created (and at host start-up through DI).</summary>
@@ -30,6 +32,13 @@ public sealed class Neo4jGraphStoreOptions
     /// <summary>The first backoff delay of those retries; it doubles per attempt, with jitter. <value>Default 200 ms.</value></summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(200);
 
+    /// <summary>
+    /// The longest <c>Retry-After</c> (of a 429 or 503 answer) honoured: the store's own retries wait that long, and the
+    /// hint travels on the exception (<see cref="Errors.SyncStoreException.RetryAfter"/>) to the engine's dispatcher. A
+    /// longer one is cut to it. <value>Default 30 seconds.</value>
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Entities per <c>UNWIND $rows</c> write and nodes per digest page. <value>Default 500.</value></summary>
     public int BatchSize { get; set; } = 500;
 
@@ -39,18 +48,18 @@ public sealed class Neo4jGraphStoreOptions
     {
         if (string.IsNullOrWhiteSpace(StoreName))
         {
-            throw new ArgumentException($"Neo4jGraphStoreOptions.StoreName is '{StoreName}'; it must not be empty.", nameof(StoreName));
+            throw new ArgumentException($"Neo4jGraphStoreOptions.StoreName is {SafeText.Quote(StoreName)}; it must not be empty.", nameof(StoreName));
         }
 
         if (BaseAddress is null || !BaseAddress.IsAbsoluteUri || (BaseAddress.Scheme != Uri.UriSchemeHttp && BaseAddress.Scheme != Uri.UriSchemeHttps))
         {
-            throw new ArgumentException($"Neo4jGraphStoreOptions.BaseAddress is '{BaseAddress}'; it must be an absolute http or https URL such as http://localhost:7474.", nameof(BaseAddress));
+            throw new ArgumentException($"Neo4jGraphStoreOptions.BaseAddress is {SafeText.Quote(BaseAddress?.ToString())}; it must be an absolute http or https URL such as http://localhost:7474.", nameof(BaseAddress));
         }
 
         // Database names go into the URL path: Neo4j allows letters, digits, dots and dashes (3..63 characters).
         if (string.IsNullOrEmpty(Database) || Database.Length > 63 || !char.IsAsciiLetter(Database[0]) || Database.Any(c => !char.IsAsciiLetterOrDigit(c) && c != '.' && c != '-' && c != '_'))
         {
-            throw new ArgumentException($"Neo4jGraphStoreOptions.Database is '{Database}'; use a Neo4j database name (a letter, then letters, digits, '.', '-' or '_').", nameof(Database));
+            throw new ArgumentException($"Neo4jGraphStoreOptions.Database is {SafeText.Quote(Database)}; use a Neo4j database name (a letter, then letters, digits, '.', '-' or '_').", nameof(Database));
         }
 
         if (BearerToken is not null && (User is not null || Password is not null))
@@ -60,16 +69,17 @@ public sealed class Neo4jGraphStoreOptions
 
         if ((User is null) != (Password is null))
         {
-            throw new ArgumentException($"Neo4jGraphStoreOptions: User is '{User}' but Password is {(Password is null ? "not set" : "set")}; Basic authentication needs both.", nameof(User));
+            throw new ArgumentException($"Neo4jGraphStoreOptions: User is {SafeText.Quote(User)} but Password is {(Password is null ? "not set" : "set")}; Basic authentication needs both.", nameof(User));
         }
 
         if (User is not null && User.Contains(':', StringComparison.Ordinal))
         {
-            throw new ArgumentException($"Neo4jGraphStoreOptions.User is '{User}'; Basic authentication does not allow ':' in the user name.", nameof(User));
+            throw new ArgumentException($"Neo4jGraphStoreOptions.User is {SafeText.Quote(User)}; Basic authentication does not allow ':' in the user name.", nameof(User));
         }
 
         Positive(RequestTimeout, nameof(RequestTimeout));
         Positive(RetryBaseDelay, nameof(RetryBaseDelay));
+        Positive(MaxRetryAfter, nameof(MaxRetryAfter));
         if (MaxRetryAttempts is < 0 or > 100)
         {
             throw new ArgumentException($"Neo4jGraphStoreOptions.MaxRetryAttempts is {MaxRetryAttempts}; it must be in 0..100.", nameof(MaxRetryAttempts));

@@ -7,7 +7,9 @@ namespace CrossStoreSync.Qdrant;
 /// <summary>
 /// Qdrant failed a call: it answered with a gRPC error status, could not be reached, or did not answer in time.
 /// Carries the store, the Qdrant collection, the gRPC status and Qdrant's own message; <see cref="SyncStoreException.IsTransient"/>
-/// says whether retrying can help, and <see cref="RetryAfter"/> how long the server asked to wait.
+/// says whether retrying can help, and <see cref="SyncStoreException.RetryAfter"/> how long the server asked to wait (the
+/// <c>retry-after</c> metadata of a ResourceExhausted status, in whole seconds, capped at
+/// <see cref="QdrantVectorStoreOptions.MaxRetryAfter"/>). The store's own retries wait that long; a dispatcher honours it too.
 /// </summary>
 public sealed class QdrantException : SyncStoreException
 {
@@ -37,11 +39,4 @@ public sealed class QdrantException : SyncStoreException
 
     /// <summary>The Qdrant collection the call was about, or null for server-wide calls (the health check).</summary>
     public string? Collection { get; }
-
-    /// <summary>
-    /// How long the server asked to wait before retrying (the <c>retry-after</c> metadata of a ResourceExhausted status,
-    /// in whole seconds), capped at <see cref="QdrantVectorStoreOptions.MaxRetryAfter"/>; null when it did not say.
-    /// The store's own retries wait this long; a dispatcher may honour it too.
-    /// </summary>
-    public TimeSpan? RetryAfter { get; init; }
 }

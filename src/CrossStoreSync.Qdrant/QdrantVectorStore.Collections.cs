@@ -30,12 +30,12 @@ public sealed partial class QdrantVectorStore
 
             if (configured?.Dimension is { } d && definition.VectorDimension is { } engineDimension && d != engineDimension)
             {
-                throw Permanent($"Collection '{definition.Name}' is configured with dimension {d} for Qdrant but {engineDimension} in the engine.", "initialize");
+                throw Permanent($"Collection {SafeText.Quote(definition.Name)} is configured with dimension {d} for Qdrant but {engineDimension} in the engine.", "initialize");
             }
 
             if (configured?.Distance is { } distance && distance != definition.Distance)
             {
-                throw Permanent($"Collection '{definition.Name}' is configured with distance {distance} for Qdrant but {definition.Distance} in the engine.", "initialize");
+                throw Permanent($"Collection {SafeText.Quote(definition.Name)} is configured with distance {distance} for Qdrant but {definition.Distance} in the engine.", "initialize");
             }
 
             var state = new CollectionState(definition.Name, _options.CollectionPrefix + definition.Name, configured?.VectorName ?? _options.DefaultVectorName, dimension, definition.Distance);
@@ -49,12 +49,12 @@ public sealed partial class QdrantVectorStore
     {
         var health = await _calls.CallAsync("initialize", null, null, 0, static (client, _, ct) => client.HealthAsync(ct), cancellationToken).ConfigureAwait(false);
         var text = string.IsNullOrEmpty(health.Version) ? null : health.Version;
-        QdrantLog.ServerVersion(_logger, Name, text ?? "unknown");
+        QdrantLog.ServerVersion(_logger, Name, SafeText.Text(text ?? "unknown", 64));
 
         // Development builds report names such as "master"; only a parseable release number is checked.
         if (text is not null && Version.TryParse(text.Split('-')[0], out var version) && version < MinimumServer)
         {
-            throw Permanent($"Qdrant {text} is too old: the version guard needs the upsert's update filter, available from Qdrant {MinimumServer}.", "initialize");
+            throw Permanent($"Qdrant {SafeText.Text(text, 64)} is too old: the version guard needs the upsert's update filter, available from Qdrant {MinimumServer}.", "initialize");
         }
     }
 
@@ -83,7 +83,7 @@ public sealed partial class QdrantVectorStore
             }
 
             info = await TryGetCollectionAsync(state, cancellationToken).ConfigureAwait(false)
-                ?? throw Permanent($"Qdrant collection '{state.QdrantName}' was reported as existing, then as missing.", "initialize");
+                ?? throw Permanent($"Qdrant collection {SafeText.Quote(state.QdrantName)} was reported as existing, then as missing.", "initialize");
         }
 
         CheckExistingConfig(state, info);
@@ -109,23 +109,23 @@ public sealed partial class QdrantVectorStore
         var vectors = info.Config?.Params?.VectorsConfig;
         if (vectors is null || vectors.ConfigCase == VectorsConfig.ConfigOneofCase.None)
         {
-            throw Permanent($"Qdrant collection '{state.QdrantName}' reports no vector configuration.", "initialize");
+            throw Permanent($"Qdrant collection {SafeText.Quote(state.QdrantName)} reports no vector configuration.", "initialize");
         }
 
         if (vectors.ConfigCase == VectorsConfig.ConfigOneofCase.Params)
         {
-            throw Permanent($"Qdrant collection '{state.QdrantName}' exists with a single unnamed vector; this store needs the named vector '{state.VectorName}' (size {state.Dimension}, {state.Distance}). Use another collection or CollectionPrefix.", "initialize");
+            throw Permanent($"Qdrant collection {SafeText.Quote(state.QdrantName)} exists with a single unnamed vector; this store needs the named vector {SafeText.Quote(state.VectorName)} (size {state.Dimension}, {state.Distance}). Use another collection or CollectionPrefix.", "initialize");
         }
 
         if (!vectors.ParamsMap.Map.TryGetValue(state.VectorName, out var vector))
         {
-            throw Permanent($"Qdrant collection '{state.QdrantName}' exists without the named vector '{state.VectorName}'.", "initialize");
+            throw Permanent($"Qdrant collection {SafeText.Quote(state.QdrantName)} exists without the named vector {SafeText.Quote(state.VectorName)}.", "initialize");
         }
 
         if (vector.Size != (ulong)state.Dimension || vector.Distance != DistanceOf(state.Distance))
         {
             throw Permanent(
-                $"Qdrant collection '{state.QdrantName}' exists with vector '{state.VectorName}' of size {vector.Size} and distance {vector.Distance}, but collection '{state.Collection}' is configured with size {state.Dimension} and distance {state.Distance}. Use a new collection (re-embedding) instead of changing it in place.",
+                $"Qdrant collection {SafeText.Quote(state.QdrantName)} exists with vector {SafeText.Quote(state.VectorName)} of size {vector.Size} and distance {vector.Distance}, but collection {SafeText.Quote(state.Collection)} is configured with size {state.Dimension} and distance {state.Distance}. Use a new collection (re-embedding) instead of changing it in place.",
                 "initialize");
         }
     }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using System.Runtime.CompilerServices;
 using CrossStoreSync.Model;
@@ -144,7 +146,7 @@ public sealed partial class QdrantVectorStore
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         if (!_collections.TryGetValue(collection, out var state) || state.Dimension != query.Length)
         {
-            throw new ArgumentException($"Query has dimension {query.Length}; collection '{collection}' in store '{Name}' expects {(state is null ? "no vectors (not configured)" : state.Dimension.ToString(CultureInfo.InvariantCulture))}.", nameof(query));
+            throw new ArgumentException($"Query has dimension {query.Length}; collection {SafeText.Quote(collection)} in store {SafeText.Quote(Name)} expects {(state is null ? "no vectors (not configured)" : state.Dimension.ToString(CultureInfo.InvariantCulture))}.", nameof(query));
         }
 
         var nearest = new Query { Nearest = new VectorInput { Dense = new DenseVector() } };

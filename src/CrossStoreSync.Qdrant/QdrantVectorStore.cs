@@ -133,7 +133,7 @@ public sealed partial class QdrantVectorStore : IVectorStore, ITombstoneStore, I
 
         if (change.Kind == ChangeKind.Upsert && change.Entity is null)
         {
-            throw Permanent($"Upsert of '{change.Key}' carries no entity.", "apply", change.Key);
+            throw Permanent($"Upsert of {SafeText.Quote(change.Key)} carries no entity.", "apply", change.Key);
         }
 
         if (change.Entity is not { HasVector: true } entity)
@@ -143,12 +143,12 @@ public sealed partial class QdrantVectorStore : IVectorStore, ITombstoneStore, I
 
         if (!_collections.TryGetValue(change.Key.Collection, out var state))
         {
-            throw Permanent($"Collection '{change.Key.Collection}' has no vector dimension configured in store '{Name}'.", "apply", change.Key);
+            throw Permanent($"Collection {SafeText.Quote(change.Key.Collection)} has no vector dimension configured in store {SafeText.Quote(Name)}.", "apply", change.Key);
         }
 
         if (entity.Vector.Length != state.Dimension)
         {
-            throw Permanent($"Vector of '{change.Key}' has dimension {entity.Vector.Length}; collection '{state.Collection}' in store '{Name}' expects {state.Dimension}.", "apply", change.Key);
+            throw Permanent($"Vector of {SafeText.Quote(change.Key)} has dimension {entity.Vector.Length}; collection {SafeText.Quote(state.Collection)} in store {SafeText.Quote(Name)} expects {state.Dimension}.", "apply", change.Key);
         }
     }
 
@@ -205,7 +205,7 @@ public sealed partial class QdrantVectorStore : IVectorStore, ITombstoneStore, I
         }
 
         throw new QdrantException(
-            $"Qdrant store '{Name}': {pending.Count} point(s) of '{state.Collection}' kept changing under the version guard for {MaxGuardRounds} rounds.",
+            $"Qdrant store {SafeText.Quote(Name)}: {pending.Count} point(s) of {SafeText.Quote(state.Collection)} kept changing under the version guard for {MaxGuardRounds} rounds.",
             true, null, null, Name, state.QdrantName, pending[0].Change.Key, "apply");
     }
 
@@ -289,7 +289,7 @@ public sealed partial class QdrantVectorStore : IVectorStore, ITombstoneStore, I
     };
 
     private SyncStoreException Permanent(string message, string operation, EntityKey? key = null) =>
-        new($"Qdrant store '{Name}': {message}", false, Name, key, operation);
+        new($"Qdrant store {SafeText.Quote(Name)}: {message}", false, Name, key, operation);
 
     /// <summary>A change of a batch with its point id.</summary>
     private readonly record struct Pending(EntityChange Change, string PointId);

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using CrossStoreSync.Model;
 
@@ -61,7 +63,7 @@ public sealed class QdrantVectorStoreOptions
     {
         if (string.IsNullOrWhiteSpace(StoreName))
         {
-            throw new ArgumentException($"QdrantVectorStoreOptions.StoreName is '{StoreName}'; it must not be empty.", nameof(StoreName));
+            throw new ArgumentException($"QdrantVectorStoreOptions.StoreName is {SafeText.Quote(StoreName)}; it must not be empty.", nameof(StoreName));
         }
 
         if (clientGiven)
@@ -69,7 +71,7 @@ public sealed class QdrantVectorStoreOptions
             if (Address is not null || ApiKey is not null || CertificateThumbprint is not null)
             {
                 throw new ArgumentException(
-                    $"QdrantVectorStoreOptions.Address ('{Address}'), ApiKey or CertificateThumbprint is set, but store '{StoreName}' was given a QdrantClient; configure the connection on that client and leave these null.",
+                    $"QdrantVectorStoreOptions.Address ({SafeText.Quote(Address?.ToString())}), ApiKey or CertificateThumbprint is set, but store {SafeText.Quote(StoreName)} was given a QdrantClient; configure the connection on that client and leave these null.",
                     nameof(Address));
             }
         }
@@ -94,7 +96,7 @@ public sealed class QdrantVectorStoreOptions
         // Qdrant collection names also name REST paths and snapshot files; the identifier rule keeps them safe everywhere.
         if (CollectionPrefix.Length > 0 && !IsIdentifierTail(CollectionPrefix))
         {
-            throw new ArgumentException($"QdrantVectorStoreOptions.CollectionPrefix is '{CollectionPrefix}'; use letters, digits, '_' and '-' only.", nameof(CollectionPrefix));
+            throw new ArgumentException($"QdrantVectorStoreOptions.CollectionPrefix is {SafeText.Quote(CollectionPrefix)}; use letters, digits, '_' and '-' only.", nameof(CollectionPrefix));
         }
 
         ValidateVectorName(DefaultVectorName, nameof(DefaultVectorName));
@@ -118,7 +120,7 @@ public sealed class QdrantVectorStoreOptions
     {
         if (Address is null || !Address.IsAbsoluteUri || (Address.Scheme != Uri.UriSchemeHttp && Address.Scheme != Uri.UriSchemeHttps) || Address.PathAndQuery != "/")
         {
-            throw new ArgumentException($"QdrantVectorStoreOptions.Address is '{Address}'; it must be an absolute http or https URL of Qdrant's gRPC port without a path, such as http://localhost:6334.", nameof(Address));
+            throw new ArgumentException($"QdrantVectorStoreOptions.Address is {SafeText.Quote(Address?.ToString())}; it must be an absolute http or https URL of Qdrant's gRPC port without a path, such as http://localhost:6334.", nameof(Address));
         }
 
         if (ApiKey is not null && (ApiKey.Length == 0 || ApiKey.Any(char.IsControl)))
@@ -130,13 +132,13 @@ public sealed class QdrantVectorStoreOptions
         {
             if (Address.Scheme != Uri.UriSchemeHttps)
             {
-                throw new ArgumentException($"QdrantVectorStoreOptions.CertificateThumbprint is set but Address is '{Address}'; a certificate thumbprint needs an https address.", nameof(CertificateThumbprint));
+                throw new ArgumentException($"QdrantVectorStoreOptions.CertificateThumbprint is set but Address is {SafeText.Quote(Address?.ToString())}; a certificate thumbprint needs an https address.", nameof(CertificateThumbprint));
             }
 
             var hex = CertificateThumbprint.Replace(":", string.Empty, StringComparison.Ordinal).Replace("-", string.Empty, StringComparison.Ordinal);
             if (hex.Length != 64 || !hex.All(char.IsAsciiHexDigit))
             {
-                throw new ArgumentException($"QdrantVectorStoreOptions.CertificateThumbprint is '{CertificateThumbprint}'; it must be the certificate's SHA-256 thumbprint, 64 hex digits (':' or '-' separators allowed).", nameof(CertificateThumbprint));
+                throw new ArgumentException($"QdrantVectorStoreOptions.CertificateThumbprint is {SafeText.Quote(CertificateThumbprint)}; it must be the certificate's SHA-256 thumbprint, 64 hex digits (':' or '-' separators allowed).", nameof(CertificateThumbprint));
             }
         }
     }
@@ -153,7 +155,7 @@ public sealed class QdrantVectorStoreOptions
     {
         if (string.IsNullOrEmpty(name) || name.Length > 64 || !IsIdentifierTail(name))
         {
-            throw new ArgumentException($"QdrantVectorStoreOptions.{option} is '{name}'; a vector name must be 1..64 letters, digits, '_' or '-'.", option);
+            throw new ArgumentException($"QdrantVectorStoreOptions.{option} is {SafeText.Quote(name)}; a vector name must be 1..64 letters, digits, '_' or '-'.", option);
         }
     }
 

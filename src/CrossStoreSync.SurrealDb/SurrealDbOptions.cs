@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 
 namespace CrossStoreSync.SurrealDb;
@@ -45,6 +47,13 @@ public sealed class SurrealDbOptions
     /// <summary>The delay before the first retry, doubled for each next one (with jitter). <value>Default 100 ms.</value></summary>
     public TimeSpan RetryBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>
+    /// The longest <c>Retry-After</c> (of a 408, 429 or 5xx answer) honoured: the store's own retries wait that long, and
+    /// the hint travels on the exception (<see cref="Errors.SyncStoreException.RetryAfter"/>) to the engine's dispatcher.
+    /// A longer one is cut to it. <value>Default 30 seconds.</value>
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The most changes sent in one multi-statement transaction; larger batches are split. <value>Default 500.</value></summary>
     public int MaxChangesPerRequest { get; set; } = 500;
 
@@ -63,14 +72,14 @@ public sealed class SurrealDbOptions
     {
         if (Endpoint is null || !Endpoint.IsAbsoluteUri || (Endpoint.Scheme != Uri.UriSchemeHttp && Endpoint.Scheme != Uri.UriSchemeHttps))
         {
-            throw new ArgumentException($"SurrealDbOptions.Endpoint is '{Endpoint}'; it must be an absolute http:// or https:// address such as http://127.0.0.1:8000.", nameof(Endpoint));
+            throw new ArgumentException($"SurrealDbOptions.Endpoint is {SafeText.Quote(Endpoint?.ToString())}; it must be an absolute http:// or https:// address such as http://127.0.0.1:8000.", nameof(Endpoint));
         }
 
         RequireName(Namespace, nameof(Namespace));
         RequireName(Database, nameof(Database));
         if (string.IsNullOrWhiteSpace(StoreName))
         {
-            throw new ArgumentException($"SurrealDbOptions.StoreName is '{StoreName}'; it must not be empty.", nameof(StoreName));
+            throw new ArgumentException($"SurrealDbOptions.StoreName is {SafeText.Quote(StoreName)}; it must not be empty.", nameof(StoreName));
         }
 
         if (BearerToken is not null && (Username is not null || Password is not null))
@@ -85,16 +94,17 @@ public sealed class SurrealDbOptions
 
         if ((Username is null) != (Password is null) || (Username is not null && Username.Length == 0))
         {
-            throw new ArgumentException($"SurrealDbOptions.Username is '{Username}' and Password is {(Password is null ? "not set" : "set")}; Basic authentication needs both.", nameof(Username));
+            throw new ArgumentException($"SurrealDbOptions.Username is {SafeText.Quote(Username)} and Password is {(Password is null ? "not set" : "set")}; Basic authentication needs both.", nameof(Username));
         }
 
         if (AuthDatabase is not null && AuthNamespace is null)
         {
-            throw new ArgumentException($"SurrealDbOptions.AuthDatabase is '{AuthDatabase}' but AuthNamespace is not set; a database user needs both.", nameof(AuthDatabase));
+            throw new ArgumentException($"SurrealDbOptions.AuthDatabase is {SafeText.Quote(AuthDatabase)} but AuthNamespace is not set; a database user needs both.", nameof(AuthDatabase));
         }
 
         RequirePositive(RequestTimeout, nameof(RequestTimeout));
         RequirePositive(RetryBaseDelay, nameof(RetryBaseDelay));
+        RequirePositive(MaxRetryAfter, nameof(MaxRetryAfter));
         RequireRange(TransientRetryAttempts, 0, 100, nameof(TransientRetryAttempts));
         RequireRange(MaxChangesPerRequest, 1, 10_000, nameof(MaxChangesPerRequest));
         RequireRange(ReadPageSize, 1, 100_000, nameof(ReadPageSize));
@@ -108,7 +118,7 @@ public sealed class SurrealDbOptions
     {
         if (string.IsNullOrWhiteSpace(value) || value.Length > 256 || value.Any(char.IsControl))
         {
-            throw new ArgumentException($"SurrealDbOptions.{name} is '{value}'; it must be a non-empty name without control characters, at most 256 characters.", name);
+            throw new ArgumentException($"SurrealDbOptions.{name} is {SafeText.Quote(value)}; it must be a non-empty name without control characters, at most 256 characters.", name);
         }
     }
 

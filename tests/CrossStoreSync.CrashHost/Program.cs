@@ -17,6 +17,7 @@ if (args.Length < 2)
     Console.Error.WriteLine("       CrashHost cdc <dir> <connection string> <table> <slot> [until-lsn]");
     Console.Error.WriteLine("       CrashHost pg-worker <dir> <connection string> <worker id> <idle|writer:ROUNDS:KEYS>");
     Console.Error.WriteLine("       CrashHost <retention-load|retention-recover> <dir>");
+    Console.Error.WriteLine("       CrashHost compensate <dir> | compensate-recover <dir> <first-lsn> <last-lsn>");
     return 64;
 }
 
@@ -31,6 +32,11 @@ if (mode == "pg-worker" && args.Length >= 5)
 if (mode.StartsWith("retention-", StringComparison.Ordinal))
 {
     return await CrossStoreSync.CrashHost.RetentionMode.RunAsync(mode, dir);
+}
+
+if (mode.StartsWith("compensate", StringComparison.Ordinal))
+{
+    return await CrossStoreSync.CrashHost.CompensateMode.RunAsync(mode, args[1..]);
 }
 
 if (mode == "cdc")

@@ -42,6 +42,40 @@ public sealed class Neo4jStoreTests : IAsyncLifetime
         EntityChange.Upsert(SyncEntity.FromJson(new EntityKey("items", id), "{}", new float[] { 1, 0.5f, 0, -2 }, edges), V(version));
 
     [Fact]
+    public async Task Server_error_text_with_line_breaks_and_escape_sequences_is_escaped_in_the_message()
+    {
+        var store = await Store(o => o.MaxRetryAttempts = 0);
+        _server.Faults.Status(400, code: "Neo.ClientError.Statement.SyntaxError", message: "bad\n2030-01-01 ERROR forged\u001b[31m");
+
+        var error = await Assert.ThrowsAsync<Neo4jException>(async () => await store.ApplyAsync([Upsert("a", 1)], CancellationToken.None));
+
+        Assert.DoesNotContain('\n', error.Message);
+        Assert.DoesNotContain('\u001b', error.Message);
+        Assert.Contains(@"'bad\n2030-01-01 ERROR forged\e[31m'", error.Message, StringComparison.Ordinal);
+        Assert.Equal("bad\n2030-01-01 ERROR forged\u001b[31m", error.ServerMessage);
+    }
+
+    [Fact]
+    public async Task Retry_After_of_a_429_travels_on_the_error_capped_at_MaxRetryAfter_and_the_stores_retry_waits_for_it()
+    {
+        var store = await Store(o => o.MaxRetryAttempts = 0);
+        _server.Faults.Status(429, retryAfter: TimeSpan.FromSeconds(2));
+        var error = await Assert.ThrowsAsync<Neo4jException>(async () => await store.ApplyAsync([Upsert("a", 1)], CancellationToken.None));
+        Assert.True(error.IsTransient);
+        Assert.Equal(TimeSpan.FromSeconds(2), error.RetryAfter);
+
+        var capped = await Store(o => { o.MaxRetryAttempts = 0; o.MaxRetryAfter = TimeSpan.FromMilliseconds(500); });
+        _server.Faults.Status(503, retryAfter: TimeSpan.FromHours(1));
+        Assert.Equal(TimeSpan.FromMilliseconds(500), (await Assert.ThrowsAsync<Neo4jException>(async () => await capped.ApplyAsync([Upsert("a", 1)], CancellationToken.None))).RetryAfter);
+
+        var retrying = await Store(o => o.MaxRetryAttempts = 1);
+        _server.Faults.Status(429, retryAfter: TimeSpan.FromSeconds(1));
+        var started = TimeProvider.System.GetTimestamp();
+        await retrying.ApplyAsync([Upsert("b", 1)], CancellationToken.None);
+        Assert.True(TimeProvider.System.GetElapsedTime(started) >= TimeSpan.FromSeconds(0.95), "The store's own retry did not wait for Retry-After.");
+    }
+
+    [Fact]
     public async Task Initialize_creates_a_key_constraint_and_a_bucket_index_per_collection()
     {
         await Store();

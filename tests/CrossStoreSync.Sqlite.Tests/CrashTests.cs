@@ -1,5 +1,6 @@
 using System.Globalization;
 using CrossStoreSync.Hashing;
+using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Sqlite.Log;
 using CrossStoreSync.Sqlite.Stores;
@@ -191,6 +192,62 @@ public sealed class CrashTests : IDisposable
 
         await AssertReplicasMatchSource(log.Documents, vectors, graph);
         Assert.Empty(await log.ReadPendingAsync(CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task Process_killed_between_a_rejection_and_its_compensating_write_ends_compensated_after_restart()
+    {
+        long first, last, requested;
+        using (var child = ChildProcess.Start("compensate", _dir.Path))
+        {
+            var wrote = (await child.ReadUntilAsync(l => l.StartsWith("WROTE ", StringComparison.Ordinal))).Split(' ');
+            (first, last) = (long.Parse(wrote[1], CultureInfo.InvariantCulture), long.Parse(wrote[2], CultureInfo.InvariantCulture));
+            requested = long.Parse((await child.ReadUntilAsync(l => l.StartsWith("REQUESTED ", StringComparison.Ordinal))).Split(' ')[1], CultureInfo.InvariantCulture);
+            child.KillHard();
+        }
+
+        var rejected = new EntityKey("items", "c5");
+        await using (var log = new SqliteChangeLog(_dir.File("source.db")))
+        await using (var vectors = new SqliteVectorStore(_dir.File("vectors.db")))
+        {
+            await log.InitializeAsync(CancellationToken.None);
+            await vectors.InitializeAsync(Collections, CancellationToken.None);
+
+            // Killed with the decision in the log and nothing compensated yet: the source still holds the rejected
+            // revision, the vector store the prior one.
+            var record = Assert.Single(await log.ListCompensationsAsync(new CompensationQuery(10), CancellationToken.None));
+            Assert.Equal((requested, CompensationState.Requested, "vectors"), (record.Lsn, record.State, record.Store));
+            Assert.InRange(record.Lsn, first, last);
+            var source = await log.Documents.ReadAsync(rejected, CancellationToken.None);
+            Assert.Equal(record.Version, source!.Version);
+            Assert.Equal(record.Prior.Version, Assert.Single(await vectors.ReadDigestsAsync("items", ["c5"], CancellationToken.None)).Version);
+        }
+
+        using (var recover = ChildProcess.Start("compensate-recover", _dir.Path, first.ToString(CultureInfo.InvariantCulture), last.ToString(CultureInfo.InvariantCulture)))
+        {
+            Assert.Equal("OUTCOME Compensated Compensated", await recover.ReadUntilAsync(l => l.StartsWith("OUTCOME ", StringComparison.Ordinal)));
+            Assert.Equal("CLEAN", await recover.ReadUntilAsync(_ => true));
+            Assert.Equal(0, await recover.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        await using var after = new SqliteChangeLog(_dir.File("source.db"));
+        await after.InitializeAsync(CancellationToken.None);
+        await using var replicaVectors = new SqliteVectorStore(_dir.File("vectors.db"));
+        await replicaVectors.InitializeAsync(Collections, CancellationToken.None);
+        await using var graph = new SqliteGraphStore(_dir.File("graph.db"));
+        await graph.InitializeAsync(Collections, CancellationToken.None);
+
+        // c5 is back at revision 1 everywhere; the nine other keys of the batch kept revision 2.
+        var restored = await after.Documents.ReadAsync(rejected, CancellationToken.None);
+        Assert.Contains("\"rev\":1", restored!.Entity.DocumentText, StringComparison.Ordinal);
+        for (var i = 0; i < 10; i++)
+        {
+            var entity = await after.Documents.ReadAsync(new EntityKey("items", "c" + i.ToString(CultureInfo.InvariantCulture)), CancellationToken.None);
+            Assert.Contains(i == 5 ? "\"rev\":1" : "\"rev\":2", entity!.Entity.DocumentText, StringComparison.Ordinal);
+        }
+
+        await AssertReplicasMatchSource(after.Documents, replicaVectors, graph);
+        Assert.Empty(await after.ListCompensationsAsync(new CompensationQuery(10) { State = CompensationState.Requested }, CancellationToken.None));
     }
 
     private static async Task AssertReplicasMatchSource(IDocumentStore source, params ISyncStore[] replicas)

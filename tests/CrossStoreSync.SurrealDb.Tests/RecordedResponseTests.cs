@@ -176,6 +176,40 @@ public sealed class RecordedResponseTests
     }
 
     [Fact]
+    public async Task Server_error_text_with_line_breaks_and_escape_sequences_is_escaped_in_the_message()
+    {
+        var handler = CannedHandler.Server("surrealdb-3.0.2", (_, _) => CannedHandler.Json(
+            """{"code":400,"information":"Parse error\n2030-01-01 ERROR forged\u001b[31m\u202e"}""",
+            HttpStatusCode.BadRequest));
+        var store = Store(handler);
+
+        var error = await Assert.ThrowsAsync<SyncStoreException>(async () => await store.CountAsync("items", CancellationToken.None));
+
+        Assert.DoesNotContain('\n', error.Message);
+        Assert.DoesNotContain('\u001b', error.Message);
+        Assert.DoesNotContain('\u202e', error.Message);
+        Assert.Contains(@"'Parse error\n2030-01-01 ERROR forged\e[31m\u202E'", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Retry_After_of_a_429_travels_on_the_transient_error_capped_at_MaxRetryAfter()
+    {
+        var handler = CannedHandler.Server("surrealdb-3.0.2", (_, _) =>
+        {
+            var busy = CannedHandler.Text("slow down", HttpStatusCode.TooManyRequests);
+            busy.Headers.RetryAfter = new System.Net.Http.Headers.RetryConditionHeaderValue(TimeSpan.FromSeconds(3));
+            return busy;
+        });
+
+        var error = await Assert.ThrowsAsync<SyncStoreException>(async () => await Store(handler, o => o.TransientRetryAttempts = 0).CountAsync("items", CancellationToken.None));
+        Assert.True(error.IsTransient);
+        Assert.Equal(TimeSpan.FromSeconds(3), error.RetryAfter);
+
+        var capped = await Assert.ThrowsAsync<SyncStoreException>(async () => await Store(handler, o => { o.TransientRetryAttempts = 0; o.MaxRetryAfter = TimeSpan.FromSeconds(1); }).CountAsync("items", CancellationToken.None));
+        Assert.Equal(TimeSpan.FromSeconds(1), capped.RetryAfter);
+    }
+
+    [Fact]
     public async Task Server_errors_that_outlast_the_retries_surface_as_transient()
     {
         var handler = CannedHandler.Server("surrealdb-3.0.2", (_, _) => CannedHandler.Text("down", HttpStatusCode.ServiceUnavailable));

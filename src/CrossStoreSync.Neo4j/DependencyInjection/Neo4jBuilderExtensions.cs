@@ -1,4 +1,5 @@
 using CrossStoreSync.DependencyInjection;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Neo4j;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -67,6 +68,6 @@ internal sealed class Neo4jOptionsValidator(string name) : IValidateOptions<Neo4
 
         return options.StoreName == Name
             ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail($"Neo4jGraphStoreOptions.StoreName is '{options.StoreName}' but the store was registered as '{Name}'; they must match.");
+            : ValidateOptionsResult.Fail($"Neo4jGraphStoreOptions.StoreName is {SafeText.Quote(options.StoreName)} but the store was registered as {SafeText.Quote(Name)}; they must match.");
     }
 }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Text;
 
 namespace CrossStoreSync.Neo4j.Internal;
@@ -144,14 +146,14 @@ internal static class CypherStatements
     {
         if (string.IsNullOrEmpty(value) || value.Length > 64 || !char.IsAsciiLetter(value[0]))
         {
-            throw new ArgumentException($"'{value}' is not a valid label or relationship type.", nameof(value));
+            throw new ArgumentException($"{SafeText.Quote(value)} is not a valid label or relationship type.", nameof(value));
         }
 
         foreach (var c in value)
         {
             if (!char.IsAsciiLetterOrDigit(c) && c != '_')
             {
-                throw new ArgumentException($"'{value}' is not a valid label or relationship type.", nameof(value));
+                throw new ArgumentException($"{SafeText.Quote(value)} is not a valid label or relationship type.", nameof(value));
             }
         }
 

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Buffers;
 using System.Net.Http.Headers;
 using System.Text;
@@ -26,12 +28,14 @@ internal sealed class Neo4jHttp
     private readonly ResiliencePipeline _pipeline;
     private readonly Uri _endpoint;
     private readonly AuthenticationHeaderValue? _authorization;
+    private readonly TimeProvider _time;
     private volatile string[] _bookmarks = [];
 
     public Neo4jHttp(IHttpClientFactory clients, string clientName, Neo4jGraphStoreOptions options, TimeProvider time, ILogger logger)
     {
         _clients = clients;
         _clientName = clientName;
+        _time = time;
         _options = options;
         var root = options.BaseAddress!.AbsoluteUri.EndsWith('/') ? options.BaseAddress : new Uri(options.BaseAddress.AbsoluteUri + "/");
         _endpoint = new Uri(root, $"db/{Uri.EscapeDataString(options.Database)}/query/v2");
@@ -54,6 +58,7 @@ internal sealed class Neo4jHttp
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryBaseDelay,
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is Neo4jException { RetryAfter: { } wait } ? wait : (TimeSpan?)null),
                 OnRetry = args =>
                 {
                     Neo4jLog.Retrying(logger, options.StoreName, args.Context.Properties.GetValue(OperationKey, "query"), args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception);
@@ -92,7 +97,7 @@ internal sealed class Neo4jHttp
         }
         catch (TimeoutRejectedException ex)
         {
-            throw new Neo4jException($"Neo4j store '{_options.StoreName}': {operation} did not answer within {_options.RequestTimeout}.", true, null, null, null, _options.StoreName, key, operation, ex);
+            throw new Neo4jException($"Neo4j store {SafeText.Quote(_options.StoreName)}: {operation} did not answer within {_options.RequestTimeout}.", true, null, null, null, _options.StoreName, key, operation, ex);
         }
         finally
         {
@@ -136,7 +141,7 @@ internal sealed class Neo4jHttp
         }
         catch (HttpRequestException ex)
         {
-            throw new Neo4jException($"Neo4j store '{_options.StoreName}': {operation} could not reach {_options.BaseAddress}: {ex.Message}", true, null, null, null, _options.StoreName, key, operation, ex);
+            throw new Neo4jException($"Neo4j store {SafeText.Quote(_options.StoreName)}: {operation} could not reach {_options.BaseAddress}: {SafeText.Text(ex.Message)}", true, null, null, null, _options.StoreName, key, operation, ex);
         }
 
         using (response)
@@ -160,13 +165,13 @@ internal sealed class Neo4jHttp
                 var code = first.TryGetProperty("code", out var c) ? c.GetString() : null;
                 var message = first.TryGetProperty("message", out var m) ? m.GetString() : null;
                 document.Dispose();
-                throw Error(status, code, message, operation, key);
+                throw Error(status, code, message, operation, key, RetryAfter(response));
             }
 
             if (!response.IsSuccessStatusCode || document is null)
             {
                 document?.Dispose();
-                throw Error(status, null, text.Length > 500 ? text[..500] : text, operation, key);
+                throw Error(status, null, text, operation, key, RetryAfter(response));
             }
 
             if (document.RootElement.TryGetProperty("bookmarks", out var returned) && returned.ValueKind == JsonValueKind.Array && returned.GetArrayLength() > 0)
@@ -178,7 +183,10 @@ internal sealed class Neo4jHttp
         }
     }
 
-    private Neo4jException Error(int status, string? code, string? message, string operation, EntityKey? key)
+    /// <summary>The back-off the server asked for with <c>Retry-After</c>, capped at <see cref="Neo4jGraphStoreOptions.MaxRetryAfter"/>.</summary>
+    private TimeSpan? RetryAfter(HttpResponseMessage response) => Errors.RetryAfterHeader.Parse(response.Headers.RetryAfter, _time.GetUtcNow(), _options.MaxRetryAfter);
+
+    private Neo4jException Error(int status, string? code, string? message, string operation, EntityKey? key, TimeSpan? retryAfter)
     {
         // Neo.TransientError.* is retryable by definition; NotALeader means a cluster election is under way.
         var transient = code is not null
@@ -187,12 +195,12 @@ internal sealed class Neo4jHttp
         var what = status switch
         {
             401 or 403 => "refused the credentials (check User/Password or BearerToken)",
-            404 => $"does not know database '{_options.Database}'",
+            404 => $"does not know database {SafeText.Quote(_options.Database)}",
             _ when transient => "reports a transient failure",
             _ => "rejected the statement",
         };
         return new Neo4jException(
-            $"Neo4j store '{_options.StoreName}': {operation} failed with HTTP {status}{(code is null ? string.Empty : " " + code)}; Neo4j {what}: {message}",
-            transient, status, code, message, _options.StoreName, key, operation);
+            $"Neo4j store {SafeText.Quote(_options.StoreName)}: {operation} failed with HTTP {status}{(code is null ? string.Empty : " " + SafeText.Text(code, 200))}; Neo4j {what}: {SafeText.Text(message)}",
+            transient, status, code, message, _options.StoreName, key, operation) { RetryAfter = transient ? retryAfter : null };
     }
 }

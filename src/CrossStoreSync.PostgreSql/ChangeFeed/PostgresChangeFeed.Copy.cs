@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using CrossStoreSync.Model;
@@ -102,14 +104,14 @@ public sealed partial class PostgresChangeFeed
             var entity = mapping.Map(key, row);
             if (entity is not null && entity.Key != key)
             {
-                throw new InvalidOperationException($"The mapping returned an entity with key {entity.Key}; it must keep the key it was given ({key}).");
+                throw new InvalidOperationException($"The mapping returned an entity with key {SafeText.Quote(entity.Key)}; it must keep the key it was given ({SafeText.Quote(key)}).");
             }
 
             return entity is null ? FeedChange.Delete(key) : FeedChange.Upsert(entity);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            throw new PostgresChangeFeedException($"The mapping of table {mapping.Table} failed on a row copied at start: {ex.Message} Fix the mapping and restart the feed; the copy starts over.", Name, "map", ex);
+            throw new PostgresChangeFeedException($"The mapping of table {mapping.Table} failed on a row copied at start: {SafeText.Text(ex.Message)} Fix the mapping and restart the feed; the copy starts over.", Name, "map", ex);
         }
     }
 }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Model;
 using CrossStoreSync.Sync;
 using Npgsql.Replication.PgOutput;
@@ -80,7 +82,7 @@ public sealed partial class PostgresChangeFeed
                 var entity = mapping.Map(key, row);
                 if (entity is not null && entity.Key != key)
                 {
-                    throw new InvalidOperationException($"The mapping returned an entity with key {entity.Key}; it must keep the key it was given ({key}).");
+                    throw new InvalidOperationException($"The mapping returned an entity with key {SafeText.Quote(entity.Key)}; it must keep the key it was given ({SafeText.Quote(key)}).");
                 }
 
                 return new FeedEvent(FeedEventKind.Change, transaction, index, 0, entity is null ? FeedChange.Delete(key) : FeedChange.Upsert(entity), previous);
@@ -88,7 +90,7 @@ public sealed partial class PostgresChangeFeed
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 throw new PostgresChangeFeedException(
-                    $"The mapping of table {mapping.Table} failed on row change {index} of the transaction committed at {new NpgsqlLogSequenceNumber(transaction)}: {ex.Message} Fix the mapping and restart the feed; it resumes at this change.",
+                    $"The mapping of table {mapping.Table} failed on row change {index} of the transaction committed at {new NpgsqlLogSequenceNumber(transaction)}: {SafeText.Text(ex.Message)} Fix the mapping and restart the feed; it resumes at this change.",
                     feed.Name,
                     "map",
                     ex);

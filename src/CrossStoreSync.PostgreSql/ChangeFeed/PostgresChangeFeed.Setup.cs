@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Text;
 using CrossStoreSync.Sync;
 using Npgsql;
@@ -56,7 +58,7 @@ public sealed partial class PostgresChangeFeed
         {
             if (saved is not null)
             {
-                throw SlotLost(PostgresSlotLossReason.Missing, savedText, $"The replication slot '{_options.SlotName}' does not exist, but the change feed {Name} saved position {savedText} from it: the slot was dropped while the feed was not running, so changes made since may be missing from every store.");
+                throw SlotLost(PostgresSlotLossReason.Missing, savedText, $"The replication slot {SafeText.Quote(_options.SlotName)} does not exist, but the change feed {Name} saved position {savedText} from it: the slot was dropped while the feed was not running, so changes made since may be missing from every store.");
             }
 
             start = await CreateSlotAsync(_options.CopyExistingRows, cancellationToken).ConfigureAwait(false);
@@ -66,12 +68,12 @@ public sealed partial class PostgresChangeFeed
             var (plugin, database, confirmed, walStatus, currentDatabase) = slot.Value;
             if (plugin != "pgoutput" || database != currentDatabase)
             {
-                throw new PostgresChangeFeedException($"The replication slot '{_options.SlotName}' uses plugin '{plugin}' in database '{database}'; the change feed {Name} needs a pgoutput slot of database '{currentDatabase}'. Choose another PostgresChangeFeedOptions.SlotName.", Name, "start");
+                throw new PostgresChangeFeedException($"The replication slot {SafeText.Quote(_options.SlotName)} uses plugin {SafeText.Quote(plugin)} in database {SafeText.Quote(database)}; the change feed {Name} needs a pgoutput slot of database {SafeText.Quote(currentDatabase)}. Choose another PostgresChangeFeedOptions.SlotName.", Name, "start");
             }
 
             if (walStatus == "lost")
             {
-                throw SlotLost(PostgresSlotLossReason.WalRemoved, savedText, $"The replication slot '{_options.SlotName}' lost WAL it still needed (wal_status = 'lost', see max_slot_wal_keep_size): changes made while the feed {Name} was behind are gone from the server and may be missing from every store.");
+                throw SlotLost(PostgresSlotLossReason.WalRemoved, savedText, $"The replication slot {SafeText.Quote(_options.SlotName)} lost WAL it still needed (wal_status = 'lost', see max_slot_wal_keep_size): changes made while the feed {Name} was behind are gone from the server and may be missing from every store.");
             }
 
             if (saved is null)
@@ -82,7 +84,7 @@ public sealed partial class PostgresChangeFeed
             }
             else if (confirmed > saved.Value.Confirmable)
             {
-                throw SlotLost(PostgresSlotLossReason.AdvancedElsewhere, savedText, $"The replication slot '{_options.SlotName}' is confirmed up to {new NpgsqlLogSequenceNumber(confirmed)}, beyond {new NpgsqlLogSequenceNumber(saved.Value.Confirmable)}, the most the change feed {Name} ever confirmed: it was recreated, advanced by hand or consumed by another client, so changes in between may be missing from every store.");
+                throw SlotLost(PostgresSlotLossReason.AdvancedElsewhere, savedText, $"The replication slot {SafeText.Quote(_options.SlotName)} is confirmed up to {new NpgsqlLogSequenceNumber(confirmed)}, beyond {new NpgsqlLogSequenceNumber(saved.Value.Confirmable)}, the most the change feed {Name} ever confirmed: it was recreated, advanced by hand or consumed by another client, so changes in between may be missing from every store.");
             }
             else
             {

@@ -174,13 +174,13 @@ public sealed partial class PostgresChangeFeed : BackgroundService
         }
         catch (Exception ex)
         {
-            var fault = ex as PostgresChangeFeedException ?? new PostgresChangeFeedException($"The change feed {Name} stopped: {ex.Message}", Name, "stream", ex);
+            var fault = ex as PostgresChangeFeedException ?? new PostgresChangeFeedException($"The change feed {Name} stopped: {SafeText.Text(ex.Message)}", Name, "stream", ex);
             if (fault is PostgresReplicationSlotLostException lost)
             {
                 PostgresChangeFeedLog.SlotLost(_logger, Name, lost.SlotName, lost.Reason);
             }
 
-            PostgresChangeFeedLog.Stopped(_logger, Name, fault.Message, ex);
+            PostgresChangeFeedLog.Stopped(_logger, Name, SafeText.Text(fault.Message), ex);
             _handled.Fail(fault);
             _confirmed.Fail(fault);
             throw fault;

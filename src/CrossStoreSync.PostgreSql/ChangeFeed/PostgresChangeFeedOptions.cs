@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using System.Text.RegularExpressions;
 
@@ -96,17 +98,17 @@ public sealed partial class PostgresChangeFeedOptions
         catch (ArgumentException ex)
         {
             // The value may hold a password: name the problem, not the value.
-            throw new ArgumentException($"PostgresChangeFeedOptions.ConnectionString is not a valid Npgsql connection string: {ex.Message}", nameof(ConnectionString), ex);
+            throw new ArgumentException($"PostgresChangeFeedOptions.ConnectionString is not a valid Npgsql connection string: {SafeText.Text(ex.Message)}", nameof(ConnectionString), ex);
         }
 
         if (SlotName is null || !SlotPattern().IsMatch(SlotName))
         {
-            throw new ArgumentException($"PostgresChangeFeedOptions.SlotName is '{SlotName}'; it must be 1..63 of lower-case letters, digits and '_'.", nameof(SlotName));
+            throw new ArgumentException($"PostgresChangeFeedOptions.SlotName is {SafeText.Quote(SlotName)}; it must be 1..63 of lower-case letters, digits and '_'.", nameof(SlotName));
         }
 
         if (PublicationName is null || !PostgresTableMapping.IdentifierPattern().IsMatch(PublicationName))
         {
-            throw new ArgumentException($"PostgresChangeFeedOptions.PublicationName is '{PublicationName}'; it must be an unquoted identifier (letter or '_', then letters, digits, '_' or '$'; at most 63).", nameof(PublicationName));
+            throw new ArgumentException($"PostgresChangeFeedOptions.PublicationName is {SafeText.Quote(PublicationName)}; it must be an unquoted identifier (letter or '_', then letters, digits, '_' or '$'; at most 63).", nameof(PublicationName));
         }
 
         if (Tables.Count == 0)
@@ -120,7 +122,7 @@ public sealed partial class PostgresChangeFeedOptions
             var table = Tables[i] ?? throw new ArgumentException($"PostgresChangeFeedOptions.Tables[{i}] is null.", nameof(Tables));
             if (!seen.Add(table.Table))
             {
-                throw new ArgumentException($"PostgresChangeFeedOptions.Tables has '{table.Table}' twice; map each table once.", nameof(Tables));
+                throw new ArgumentException($"PostgresChangeFeedOptions.Tables has {SafeText.Quote(table.Table)} twice; map each table once.", nameof(Tables));
             }
         }
 

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using NpgsqlTypes;
 
@@ -29,7 +31,7 @@ internal readonly record struct PostgresFeedPosition(ulong Transaction, int Inde
         ArgumentNullException.ThrowIfNull(text);
         if (!text.StartsWith(Prefix, StringComparison.Ordinal))
         {
-            throw new FormatException($"The saved feed position '{text}' is not a pgoutput position (it must start with '{Prefix}').");
+            throw new FormatException($"The saved feed position {SafeText.Quote(text)} is not a pgoutput position (it must start with {SafeText.Quote(Prefix)}).");
         }
 
         var body = text.AsSpan(Prefix.Length);
@@ -41,7 +43,7 @@ internal readonly record struct PostgresFeedPosition(ulong Transaction, int Inde
             || !body[parts[1]].StartsWith("i=") || !int.TryParse(body[parts[1]][2..], NumberStyles.None, CultureInfo.InvariantCulture, out var index)
             || !body[parts[2]].StartsWith("c=") || !NpgsqlLogSequenceNumber.TryParse(body[parts[2]][2..], out var confirmable))
         {
-            throw new FormatException($"The saved feed position '{text}' cannot be read (expected '{Prefix}tx=<lsn>;i=<count>;c=<lsn>').");
+            throw new FormatException($"The saved feed position {SafeText.Quote(text)} cannot be read (expected '{Prefix}tx=<lsn>;i=<count>;c=<lsn>').");
         }
 
         return new PostgresFeedPosition((ulong)tx, index, (ulong)confirmable, copy);

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Buffers;
 using System.Collections;
 using System.Globalization;
@@ -72,7 +74,7 @@ public sealed class PostgresRow
             var value = _values[IndexOf(column)];
             if (ReferenceEquals(value, Unchanged.Value))
             {
-                throw new InvalidOperationException($"Column '{column}' of {Schema}.{Table} is an unchanged TOASTed value that logical replication did not send; set REPLICA IDENTITY FULL on the table or do not read the column.");
+                throw new InvalidOperationException($"Column {SafeText.Quote(column)} of {Schema}.{Table} is an unchanged TOASTed value that logical replication did not send; set REPLICA IDENTITY FULL on the table or do not read the column.");
             }
 
             return value;
@@ -144,13 +146,13 @@ public sealed class PostgresRow
                 {
                     if (!float.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out parsed[i]))
                     {
-                        throw new InvalidCastException($"Column '{column}' of {Schema}.{Table} is not a vector: '{parts[i]}' is not a number.");
+                        throw new InvalidCastException($"Column {SafeText.Quote(column)} of {Schema}.{Table} is not a vector: {SafeText.Quote(parts[i])} is not a number.");
                     }
                 }
 
                 return parsed;
             case var other:
-                throw new InvalidCastException($"Column '{column}' of {Schema}.{Table} holds a {other.GetType().Name}, not a vector (real[], double precision[], numeric[] or '[1,2,3]' text).");
+                throw new InvalidCastException($"Column {SafeText.Quote(column)} of {Schema}.{Table} holds a {other.GetType().Name}, not a vector (real[], double precision[], numeric[] or '[1,2,3]' text).");
         }
     }
 
@@ -197,7 +199,7 @@ public sealed class PostgresRow
         ArgumentNullException.ThrowIfNull(column);
         return _index.TryGetValue(column, out var i)
             ? i
-            : throw new ArgumentException($"The row of {Schema}.{Table} has no column '{column}'{(IsKeyOnly ? " (a key-only row holds just the replica-identity columns: " + string.Join(", ", Columns) + ")" : string.Empty)}.", nameof(column));
+            : throw new ArgumentException($"The row of {Schema}.{Table} has no column {SafeText.Quote(column)}{(IsKeyOnly ? " (a key-only row holds just the replica-identity columns: " + string.Join(", ", Columns) + ")" : string.Empty)}.", nameof(column));
     }
 
     private static void WriteValue(Utf8JsonWriter writer, object? value)

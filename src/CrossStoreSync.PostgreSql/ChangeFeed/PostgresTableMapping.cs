@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -35,7 +37,7 @@ public sealed partial class PostgresTableMapping
         var name = dot < 0 ? table : table[(dot + 1)..];
         if (!IdentifierPattern().IsMatch(schema) || !IdentifierPattern().IsMatch(name))
         {
-            throw new ArgumentException($"The table '{table}' is not valid: use 'schema.name' or 'name' with unquoted identifiers (letter or '_', then letters, digits, '_' or '$'; at most 63 each).", nameof(table));
+            throw new ArgumentException($"The table {SafeText.Quote(table)} is not valid: use 'schema.name' or 'name' with unquoted identifiers (letter or '_', then letters, digits, '_' or '$'; at most 63 each).", nameof(table));
         }
 
         EntityKey.ValidateCollection(collection, nameof(collection));

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using Npgsql;
 
 namespace CrossStoreSync.PostgreSql;
@@ -38,7 +40,7 @@ public sealed class PostgreSqlSyncOptions
 
         if (string.IsNullOrWhiteSpace(DocumentStoreName))
         {
-            throw new ArgumentException($"PostgreSqlSyncOptions.DocumentStoreName is '{DocumentStoreName}'; give the document store a non-blank name.", nameof(DocumentStoreName));
+            throw new ArgumentException($"PostgreSqlSyncOptions.DocumentStoreName is {SafeText.Quote(DocumentStoreName)}; give the document store a non-blank name.", nameof(DocumentStoreName));
         }
 
         new Log.PostgresChangeLogOptions { Schema = Schema, Partitions = Partitions }.Validate();

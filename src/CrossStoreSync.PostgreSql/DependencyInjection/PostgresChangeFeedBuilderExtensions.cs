@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Diagnostics.Metrics;
 using CrossStoreSync.Configuration;
 using CrossStoreSync.DependencyInjection;
@@ -70,7 +72,7 @@ internal sealed class PostgresChangeFeedOptionsValidator(IOptions<CrossStoreSync
         {
             if (!sync.Value.TryGetCollection(table.Collection, out _))
             {
-                return ValidateOptionsResult.Fail($"PostgresChangeFeedOptions.Tables maps {table.Table} to collection '{table.Collection}', which is not configured; add it with CrossStoreSyncOptions.AddCollection.");
+                return ValidateOptionsResult.Fail($"PostgresChangeFeedOptions.Tables maps {table.Table} to collection {SafeText.Quote(table.Collection)}, which is not configured; add it with CrossStoreSyncOptions.AddCollection.");
             }
         }
 

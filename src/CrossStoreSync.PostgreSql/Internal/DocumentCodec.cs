@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Buffers.Binary;
 using System.Text;
 using CrossStoreSync.Model;
@@ -104,7 +106,7 @@ internal static class DocumentCodec
             }
             catch (ArgumentException ex)
             {
-                throw new FormatException($"Edge {i} in the edge column is not valid: {ex.Message}", ex);
+                throw new FormatException($"Edge {i} in the edge column is not valid: {SafeText.Text(ex.Message)}", ex);
             }
         }
 

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Net.Sockets;
 using Npgsql;
 
@@ -52,7 +54,7 @@ internal static class PostgresSql
         if (!IsValidIdentifier(value))
         {
             throw new ArgumentException(
-                $"'{value}' is not a valid PostgreSQL identifier for {paramName}: it must start with a letter or '_', contain only ASCII letters, digits and '_', and be at most {MaxIdentifierLength} characters.",
+                $"{SafeText.Quote(value)} is not a valid PostgreSQL identifier for {paramName}: it must start with a letter or '_', contain only ASCII letters, digits and '_', and be at most {MaxIdentifierLength} characters.",
                 paramName);
         }
     }

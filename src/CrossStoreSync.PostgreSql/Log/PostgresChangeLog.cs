@@ -163,11 +163,12 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
             if (stored != _options.Partitions)
             {
                 throw new InvalidOperationException(
-                    $"The change log in schema '{_options.Schema}' was created with {stored} partitions, but PostgresChangeLogOptions.Partitions is {_options.Partitions}. " +
+                    $"The change log in schema {SafeText.Quote(_options.Schema)} was created with {stored} partitions, but PostgresChangeLogOptions.Partitions is {_options.Partitions}. " +
                     $"The count is fixed when the log is created: set Partitions to {stored}.");
             }
         }
 
+        await CreateCompensationTablesAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         _initialized = true;
     }
@@ -219,7 +220,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         }
         catch (NpgsqlException ex)
         {
-            throw new SyncStoreException($"PostgreSQL source '{documents.Name}' rejected the write: {ex.Message}", PostgresSql.IsTransient(ex), documents.Name, changes[0].Key, "apply", ex);
+            throw new SyncStoreException($"PostgreSQL source {SafeText.Quote(documents.Name)} rejected the write: {SafeText.Text(ex.Message)}", PostgresSql.IsTransient(ex), documents.Name, changes[0].Key, "apply", ex);
         }
     }
 
@@ -421,7 +422,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     {
         if (!_initialized)
         {
-            throw new InvalidOperationException($"The PostgreSQL change log (schema '{_options.Schema}') is not initialised; call InitializeAsync first (the engine does this at start-up).");
+            throw new InvalidOperationException($"The PostgreSQL change log (schema {SafeText.Quote(_options.Schema)}) is not initialised; call InitializeAsync first (the engine does this at start-up).");
         }
     }
 
@@ -438,7 +439,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
     }
 
     private SyncStoreException LogFailure(string operation, NpgsqlException ex) =>
-        new($"PostgreSQL change log (schema '{_options.Schema}') failed to {operation}: {ex.Message}", PostgresSql.IsTransient(ex), "change-log", null, operation, ex);
+        new($"PostgreSQL change log (schema {SafeText.Quote(_options.Schema)}) failed to {operation}: {SafeText.Text(ex.Message)}", PostgresSql.IsTransient(ex), "change-log", null, operation, ex);
 
     private PreparedRow[] Prepare(IReadOnlyList<EntityChange> changes)
     {
@@ -563,7 +564,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
             if (stored != actual)
             {
                 throw new ChangeLogCorruptedException(
-                    $"Change log record at LSN {lsn} ({collection}/{(id.Length > 64 ? id[..64] + "…" : id)}) fails its checksum: stored 0x{stored:X16}, computed 0x{actual:X16}. The record was altered or damaged.",
+                    $"Change log record at LSN {lsn} ({SafeText.Quote(collection + "/" + id)}) fails its checksum: stored 0x{stored:X16}, computed 0x{actual:X16}. The record was altered or damaged.",
                     lsn,
                     "checksum");
             }
@@ -582,7 +583,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
             var entity = EntityEncoding.Decode(payload);
             if (entity.Key != key)
             {
-                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} is for '{key}' but its payload encodes '{entity.Key}'.", lsn, "payload");
+                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} is for {SafeText.Quote(key)} but its payload encodes {SafeText.Quote(entity.Key)}.", lsn, "payload");
             }
 
             if (hash.Length != 16)
@@ -594,7 +595,7 @@ public sealed partial class PostgresChangeLog : ISourceCoupledChangeLog, IPartit
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidCastException)
         {
-            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} cannot be decoded: {ex.Message}", lsn, "payload", ex);
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} cannot be decoded: {SafeText.Text(ex.Message)}", lsn, "payload", ex);
         }
     }
 

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Text.RegularExpressions;
 
 namespace CrossStoreSync.PostgreSql.Log;
@@ -21,7 +23,7 @@ public sealed partial class PostgresChangeLogOptions
     {
         if (string.IsNullOrEmpty(Schema) || !IdentifierPattern().IsMatch(Schema))
         {
-            throw new ArgumentException($"PostgresChangeLogOptions.Schema is '{Schema}'; use 1..63 lower-case letters, digits and '_', starting with a letter or '_'.", nameof(Schema));
+            throw new ArgumentException($"PostgresChangeLogOptions.Schema is {SafeText.Quote(Schema)}; use 1..63 lower-case letters, digits and '_', starting with a letter or '_'.", nameof(Schema));
         }
 
         if (Partitions is < 1 or > 1024)

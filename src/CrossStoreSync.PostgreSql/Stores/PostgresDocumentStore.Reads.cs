@@ -233,7 +233,7 @@ public sealed partial class PostgresDocumentStore
         }
         catch (ArgumentException ex)
         {
-            throw new SyncStoreException($"PostgreSQL store '{Name}' holds a record in '{collection}' whose id '{row.Id}' is not a valid entity id: {ex.Message}", false, Name, null, "read", ex);
+            throw new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} holds a record in {SafeText.Quote(collection)} whose id {SafeText.Quote(row.Id)} is not a valid entity id: {SafeText.Text(ex.Message)}", false, Name, null, "read", ex);
         }
 
         try
@@ -243,7 +243,7 @@ public sealed partial class PostgresDocumentStore
         }
         catch (FormatException ex)
         {
-            throw new SyncStoreException($"PostgreSQL store '{Name}' cannot decode '{key}': {ex.Message}", false, Name, key, "read", ex);
+            throw new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} cannot decode {SafeText.Quote(key)}: {SafeText.Text(ex.Message)}", false, Name, key, "read", ex);
         }
     }
 

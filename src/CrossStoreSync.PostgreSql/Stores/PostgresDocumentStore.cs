@@ -214,7 +214,7 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
             // A table remembered from an earlier call is not there (its creating transaction rolled back, or it was
             // dropped). Forgotten now, so the caller's retry creates it.
             ForgetAll(groups);
-            throw new SyncStoreException($"PostgreSQL store '{Name}' found a collection table missing: {ex.MessageText}. Retry the transaction.", true, Name, changes.Count == 1 ? changes[0].Key : null, "apply", ex);
+            throw new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} found a collection table missing: {SafeText.Text(ex.MessageText)}. Retry the transaction.", true, Name, changes.Count == 1 ? changes[0].Key : null, "apply", ex);
         }
         catch (NpgsqlException ex)
         {
@@ -283,7 +283,7 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
     {
         if (change is null)
         {
-            throw new SyncStoreException($"Store '{Name}' received a null change.", false, Name, null, "apply");
+            throw new SyncStoreException($"Store {SafeText.Quote(Name)} received a null change.", false, Name, null, "apply");
         }
 
         if (change.Kind == ChangeKind.Upsert && change.Entity is null)
@@ -303,19 +303,19 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
 
         if (!entity.Key.Equals(change.Key))
         {
-            throw new SyncStoreException($"Upsert of '{change.Key}' carries the entity of '{entity.Key}'.", false, Name, change.Key, "apply");
+            throw new SyncStoreException($"Upsert of {SafeText.Quote(change.Key)} carries the entity of {SafeText.Quote(entity.Key)}.", false, Name, change.Key, "apply");
         }
 
         if (entity.HasVector && _tables.TryGetDefinition(change.Key.Collection, out var definition))
         {
             if (definition.VectorDimension is not { } dimension)
             {
-                throw new SyncStoreException($"Vector of '{change.Key}' has dimension {entity.Vector.Length}, but collection '{definition.Name}' in store '{Name}' is configured without vectors.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Vector of {SafeText.Quote(change.Key)} has dimension {entity.Vector.Length}, but collection {SafeText.Quote(definition.Name)} in store {SafeText.Quote(Name)} is configured without vectors.", false, Name, change.Key, "apply");
             }
 
             if (entity.Vector.Length != dimension)
             {
-                throw new SyncStoreException($"Vector of '{change.Key}' has dimension {entity.Vector.Length}; collection '{definition.Name}' in store '{Name}' expects {dimension}.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Vector of {SafeText.Quote(change.Key)} has dimension {entity.Vector.Length}; collection {SafeText.Quote(definition.Name)} in store {SafeText.Quote(Name)} expects {dimension}.", false, Name, change.Key, "apply");
             }
         }
     }
@@ -387,8 +387,8 @@ public sealed partial class PostgresDocumentStore : IDocumentStore, ITombstoneSt
 
     private SyncStoreException Translate(NpgsqlException ex, string operation, EntityKey? key)
     {
-        var detail = ex is PostgresException pg ? $"{pg.SqlState}: {pg.MessageText}{(pg.TableName is { } table ? $" (table {table})" : string.Empty)}" : ex.Message;
-        return new SyncStoreException($"PostgreSQL store '{Name}' failed to {operation}: {detail}", PostgresSql.IsTransient(ex), Name, key, operation, ex);
+        var detail = ex is PostgresException pg ? $"{pg.SqlState}: {SafeText.Text(pg.MessageText)}{(pg.TableName is { } table ? $" (table {SafeText.Quote(table)})" : string.Empty)}" : SafeText.Text(ex.Message);
+        return new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} failed to {operation}: {detail}", PostgresSql.IsTransient(ex), Name, key, operation, ex);
     }
 
     /// <summary>The changes of one collection, in id order, one per key.</summary>

@@ -1,4 +1,5 @@
 using CrossStoreSync.DependencyInjection;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Qdrant;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
@@ -55,7 +56,7 @@ public static class CrossStoreSyncQdrantBuilderExtensions
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         AddOptions(builder.Services, name, configure ?? (static _ => { }), clientGiven: true);
         builder.Services.TryAddKeyedSingleton(name, (sp, _) => new QdrantVectorStore(
-            client(sp) ?? throw new InvalidOperationException($"The QdrantClient factory of Qdrant store '{name}' returned null."),
+            client(sp) ?? throw new InvalidOperationException($"The QdrantClient factory of Qdrant store {SafeText.Quote(name)} returned null."),
             sp.GetRequiredService<IOptionsMonitor<QdrantVectorStoreOptions>>().Get(name),
             sp.GetService<ILoggerFactory>(),
             sp.GetService<TimeProvider>()));
@@ -99,6 +100,6 @@ internal sealed class QdrantOptionsValidator(string name, bool clientGiven) : IV
 
         return options.StoreName == Name
             ? ValidateOptionsResult.Success
-            : ValidateOptionsResult.Fail($"QdrantVectorStoreOptions.StoreName is '{options.StoreName}' but the store was registered as '{Name}'; they must match.");
+            : ValidateOptionsResult.Fail($"QdrantVectorStoreOptions.StoreName is {SafeText.Quote(options.StoreName)} but the store was registered as {SafeText.Quote(Name)}; they must match.");
     }
 }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Model;
 using Microsoft.Extensions.Logging;
 using Polly;
@@ -78,7 +80,7 @@ internal sealed class QdrantCalls
         catch (TimeoutRejectedException ex)
         {
             throw new QdrantException(
-                $"Qdrant store '{_options.StoreName}': {operation}{QdrantErrors.Of(collection)} did not answer within {_options.RequestTimeout}.",
+                $"Qdrant store {SafeText.Quote(_options.StoreName)}: {operation}{QdrantErrors.Of(collection)} did not answer within {_options.RequestTimeout}.",
                 true, null, null, _options.StoreName, collection, key, operation, ex);
         }
         finally

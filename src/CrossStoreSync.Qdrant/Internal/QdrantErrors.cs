@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using CrossStoreSync.Model;
 using Grpc.Core;
@@ -23,7 +25,7 @@ internal static class QdrantErrors
             case RpcException { StatusCode: StatusCode.Cancelled } when cancellationToken.IsCancellationRequested:
                 // Grpc.Net.Client reports a cancelled token as a Cancelled status; the caller (or the store's own
                 // timeout) must see a cancellation, not a server error.
-                return new OperationCanceledException($"Qdrant store '{store}': {operation} was cancelled.", exception, cancellationToken);
+                return new OperationCanceledException($"Qdrant store {SafeText.Quote(store)}: {operation} was cancelled.", exception, cancellationToken);
 
             case RpcException rpc:
             {
@@ -36,21 +38,21 @@ internal static class QdrantErrors
                 var detail = rpc.Status.Detail;
                 var retryAfter = code == StatusCode.ResourceExhausted ? RetryAfter(rpc.Trailers, options.MaxRetryAfter) : null;
                 var explanation = certificate ? "could not be reached over TLS: its certificate was refused (check CertificateThumbprint or the trust store)" : Explain(code, transient);
-                var message = $"Qdrant store '{store}': {operation}{Of(collection)} failed with {code}; Qdrant {explanation}: {detail}";
+                var message = $"Qdrant store {SafeText.Quote(store)}: {operation}{Of(collection)} failed with {code}; Qdrant {explanation}: {SafeText.Text(detail)}";
                 return new QdrantException(message, transient, code, detail, store, collection, key, operation, exception) { RetryAfter = retryAfter };
             }
 
             case global::Qdrant.Client.QdrantException client:
                 // Raised by Qdrant.Client itself for an answer that says "not done" (for example a collection not created).
-                return new QdrantException($"Qdrant store '{store}': {operation}{Of(collection)} failed: {client.Message}", false, null, client.Message, store, collection, key, operation, exception);
+                return new QdrantException($"Qdrant store {SafeText.Quote(store)}: {operation}{Of(collection)} failed: {SafeText.Text(client.Message)}", false, null, client.Message, store, collection, key, operation, exception);
 
             default:
-                return new QdrantException($"Qdrant store '{store}': {operation}{Of(collection)} failed: {exception.Message}", false, null, null, store, collection, key, operation, exception);
+                return new QdrantException($"Qdrant store {SafeText.Quote(store)}: {operation}{Of(collection)} failed: {SafeText.Text(exception.Message)}", false, null, null, store, collection, key, operation, exception);
         }
     }
 
     /// <summary>" of collection 'x'" or nothing.</summary>
-    public static string Of(string? collection) => collection is null ? string.Empty : $" of collection '{collection}'";
+    public static string Of(string? collection) => collection is null ? string.Empty : $" of collection {SafeText.Quote(collection)}";
 
     private static bool IsTransient(RpcException rpc) => rpc.StatusCode switch
     {

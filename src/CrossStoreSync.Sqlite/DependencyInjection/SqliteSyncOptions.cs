@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 namespace CrossStoreSync.Sqlite;
 
 /// <summary>Options of the embedded SQLite setup registered by <c>UseSqlite</c>. Validated at start-up.</summary>
@@ -22,12 +24,12 @@ public sealed class SqliteSyncOptions
     {
         if (string.IsNullOrWhiteSpace(DirectoryPath))
         {
-            throw new ArgumentException($"SqliteSyncOptions.DirectoryPath is '{DirectoryPath}'; it must name a folder.", nameof(DirectoryPath));
+            throw new ArgumentException($"SqliteSyncOptions.DirectoryPath is {SafeText.Quote(DirectoryPath)}; it must name a folder.", nameof(DirectoryPath));
         }
 
         if (string.IsNullOrWhiteSpace(DocumentStoreName))
         {
-            throw new ArgumentException($"SqliteSyncOptions.DocumentStoreName is '{DocumentStoreName}'; it must not be empty.", nameof(DocumentStoreName));
+            throw new ArgumentException($"SqliteSyncOptions.DocumentStoreName is {SafeText.Quote(DocumentStoreName)}; it must not be empty.", nameof(DocumentStoreName));
         }
     }
 }

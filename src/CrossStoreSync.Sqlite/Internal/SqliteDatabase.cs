@@ -247,7 +247,7 @@ internal sealed class SqliteDatabase : IAsyncDisposable
 
     private void FailAll(List<WriteOperation> group, Exception ex)
     {
-        var error = new SyncStoreException($"SQLite commit to '{Path}' failed: {ex.Message}", isTransient: ex is SqliteException sqlite && IsTransient(sqlite), System.IO.Path.GetFileName(Path), null, "commit", ex);
+        var error = new SyncStoreException($"SQLite commit to {SafeText.Quote(Path)} failed: {SafeText.Text(ex.Message)}", isTransient: ex is SqliteException sqlite && IsTransient(sqlite), System.IO.Path.GetFileName(Path), null, "commit", ex);
         foreach (var operation in group)
         {
             operation.Fail(error);

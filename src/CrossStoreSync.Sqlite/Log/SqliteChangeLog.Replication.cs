@@ -91,7 +91,7 @@ public sealed partial class SqliteChangeLog
         }
         catch (SqliteException ex)
         {
-            throw new SyncStoreException($"SQLite source '{Documents.Name}' rejected the write: {ex.Message}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
+            throw new SyncStoreException($"SQLite source {SafeText.Quote(Documents.Name)} rejected the write: {SafeText.Text(ex.Message)}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
         }
     }
 
@@ -394,7 +394,7 @@ public sealed partial class SqliteChangeLog
             {
                 // The decision read the stored state in this same transaction, so a refusal means a decision that
                 // is not newer than what it read: roll the batch back rather than log a state the source lacks.
-                throw new InvalidOperationException($"The source refused the replicated state of '{change.Key}' at version {change.Version}.");
+                throw new InvalidOperationException($"The source refused the replicated state of {SafeText.Quote(change.Key)} at version {change.Version}.");
             }
         }
 

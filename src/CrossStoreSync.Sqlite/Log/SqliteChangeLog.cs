@@ -94,6 +94,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
                 """, t);
             SqliteDocumentStore.CreateTables(c, t);
             CreateReplicationTables(c, t);
+            CreateCompensationTables(c, t);
             using var max = c.CreateCommand();
             max.Transaction = t;
             // After a truncation that removed every entry, numbering continues after what was removed.
@@ -146,7 +147,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
         }
         catch (SqliteException ex)
         {
-            throw new SyncStoreException($"SQLite source '{Documents.Name}' rejected the write: {ex.Message}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
+            throw new SyncStoreException($"SQLite source {SafeText.Quote(Documents.Name)} rejected the write: {SafeText.Text(ex.Message)}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
         }
     }
 
@@ -421,7 +422,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
     {
         if (Volatile.Read(ref _initialized) == 0)
         {
-            throw new InvalidOperationException($"The change log at '{DatabasePath}' is not initialised; call InitializeAsync first (the engine does this at start-up).");
+            throw new InvalidOperationException($"The change log at {SafeText.Quote(DatabasePath)} is not initialised; call InitializeAsync first (the engine does this at start-up).");
         }
     }
 
@@ -505,7 +506,7 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
             if (stored != actual)
             {
                 throw new ChangeLogCorruptedException(
-                    $"Change log record at LSN {lsn} ({collection}/{EntityKey.Describe(id)}) fails its checksum: stored 0x{stored:X16}, computed 0x{actual:X16}. The record was altered or damaged on disk.",
+                    $"Change log record at LSN {lsn} ({SafeText.Quote(collection + "/" + id)}) fails its checksum: stored 0x{stored:X16}, computed 0x{actual:X16}. The record was altered or damaged on disk.",
                     lsn,
                     "checksum");
             }
@@ -529,14 +530,14 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
             var entity = EntityEncoding.Decode(payload);
             if (entity.Key != key)
             {
-                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} is for '{key}' but its payload encodes '{entity.Key}'.", lsn, "payload");
+                throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} is for {SafeText.Quote(key)} but its payload encodes {SafeText.Quote(entity.Key)}.", lsn, "payload");
             }
 
             return new LogRecord(lsn, EntityChange.Upsert(entity, new HlcTimestamp(version), SqliteCodec.BlobToHash(hash)), state);
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or InvalidCastException)
         {
-            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} cannot be decoded: {ex.Message}", lsn, "payload", ex);
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} cannot be decoded: {SafeText.Text(ex.Message)}", lsn, "payload", ex);
         }
     }
 
@@ -544,13 +545,13 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
     {
         if (reader.IsDBNull(9))
         {
-            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} refers to '{key}', which the source does not hold.", lsn, "payload");
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} refers to {SafeText.Quote(key)}, which the source does not hold.", lsn, "payload");
         }
 
         var sourceVersion = reader.GetInt64(9);
         if (sourceVersion < version)
         {
-            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has version {new HlcTimestamp(version)} but the source holds the older {new HlcTimestamp(sourceVersion)} for '{key}'.", lsn, "version");
+            throw new ChangeLogCorruptedException($"Change log record at LSN {lsn} has version {new HlcTimestamp(version)} but the source holds the older {new HlcTimestamp(sourceVersion)} for {SafeText.Quote(key)}.", lsn, "version");
         }
 
         if (reader.GetInt64(11) != 0)

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Model;
 using CrossStoreSync.Sqlite.Internal;
@@ -110,7 +112,7 @@ public sealed class SqliteDocumentStore : SqliteStoreBase, IDocumentStore
                 changes[i] = restamp(changes[i]);
                 if (upsert.Execute(changes[i]) == 0)
                 {
-                    throw new InvalidOperationException($"The source refused '{changes[i].Key}' at the new version {changes[i].Version}; the clock did not observe the stored version.");
+                    throw new InvalidOperationException($"The source refused {SafeText.Quote(changes[i].Key)} at the new version {changes[i].Version}; the clock did not observe the stored version.");
                 }
             }
         }

@@ -100,12 +100,12 @@ public abstract class SqliteStoreBase : ISyncStore, ITombstoneStore, IAsyncDispo
         {
             if (change is null)
             {
-                throw new SyncStoreException($"Store '{Name}' received a null change.", false, Name, null, "apply");
+                throw new SyncStoreException($"Store {SafeText.Quote(Name)} received a null change.", false, Name, null, "apply");
             }
 
             if (change.Kind == ChangeKind.Upsert && change.Entity is null)
             {
-                throw new SyncStoreException($"Upsert of '{change.Key}' carries no entity.", false, Name, change.Key.IsDefault ? null : change.Key, "apply");
+                throw new SyncStoreException($"Upsert of {SafeText.Quote(change.Key)} carries no entity.", false, Name, change.Key.IsDefault ? null : change.Key, "apply");
             }
 
             if (change.Key.IsDefault)
@@ -289,7 +289,7 @@ public abstract class SqliteStoreBase : ISyncStore, ITombstoneStore, IAsyncDispo
     }
 
     private protected SyncStoreException Translate(SqliteException ex, string operation) =>
-        new($"SQLite store '{Name}' failed to {operation}: {ex.Message}", isTransient: SqliteDatabase.IsTransient(ex), Name, null, operation, ex);
+        new($"SQLite store {SafeText.Quote(Name)} failed to {operation}: {SafeText.Text(ex.Message)}", isTransient: SqliteDatabase.IsTransient(ex), Name, null, operation, ex);
 
     private static List<DigestRow> ReadRows(SqliteCommand command)
     {

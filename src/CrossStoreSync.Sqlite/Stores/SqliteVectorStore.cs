@@ -69,7 +69,7 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
                     if (existingDimension != dimension || existingDistance != collection.Distance.ToString())
                     {
                         throw new SyncStoreException(
-                            $"Vector collection '{collection.Name}' exists in store '{Name}' with dimension {existingDimension} and distance {existingDistance}, but is configured with dimension {dimension} and distance {collection.Distance}. Use a new collection (re-embedding) instead of changing it in place.",
+                            $"Vector collection {SafeText.Quote(collection.Name)} exists in store {SafeText.Quote(Name)} with dimension {existingDimension} and distance {existingDistance}, but is configured with dimension {dimension} and distance {collection.Distance}. Use a new collection (re-embedding) instead of changing it in place.",
                             isTransient: false, Name, null, "initialize");
                     }
 
@@ -101,12 +101,12 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
 
             if (!_collections.TryGetValue(change.Key.Collection, out var collection) || collection.VectorDimension is not { } dimension)
             {
-                throw new SyncStoreException($"Collection '{change.Key.Collection}' has no vector dimension configured in store '{Name}'.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Collection {SafeText.Quote(change.Key.Collection)} has no vector dimension configured in store {SafeText.Quote(Name)}.", false, Name, change.Key, "apply");
             }
 
             if (entity.Vector.Length != dimension)
             {
-                throw new SyncStoreException($"Vector of '{change.Key}' has dimension {entity.Vector.Length}; collection '{collection.Name}' in store '{Name}' expects {dimension}.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Vector of {SafeText.Quote(change.Key)} has dimension {entity.Vector.Length}; collection {SafeText.Quote(collection.Name)} in store {SafeText.Quote(Name)} expects {dimension}.", false, Name, change.Key, "apply");
             }
         }
     }
@@ -148,7 +148,7 @@ public sealed class SqliteVectorStore : SqliteStoreBase, IVectorStore
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         if (!_collections.TryGetValue(collection, out var definition) || definition.VectorDimension != query.Length)
         {
-            throw new ArgumentException($"Query has dimension {query.Length}; collection '{collection}' in store '{Name}' expects {(definition?.VectorDimension)?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no vectors (not configured)"}.", nameof(query));
+            throw new ArgumentException($"Query has dimension {query.Length}; collection {SafeText.Quote(collection)} in store {SafeText.Quote(Name)} expects {(definition?.VectorDimension)?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no vectors (not configured)"}.", nameof(query));
         }
 
         // Exact search keeps the k best in a min-heap: memory is O(k), whatever the collection's size.

@@ -295,7 +295,7 @@ public sealed class SurrealDbChangeFeed : BackgroundService
         }
         catch (FormatException ex)
         {
-            SurrealDbLog.FeedSkipped(_logger, _store.Name, key.Id, table, ex.Message);
+            SurrealDbLog.FeedSkipped(_logger, _store.Name, SafeText.Quote(key.Id), table, SafeText.Text(ex.Message));
             return null;
         }
     }
@@ -305,7 +305,7 @@ public sealed class SurrealDbChangeFeed : BackgroundService
         var rendered = record.TryGetProperty("id", out var id) && id.ValueKind == JsonValueKind.String ? id.GetString()! : string.Empty;
         if (!RecordIdParser.TryParse(rendered, out var recordTable, out var key) || recordTable != table)
         {
-            SurrealDbLog.FeedSkipped(_logger, _store.Name, rendered, table, "its record id cannot be read");
+            SurrealDbLog.FeedSkipped(_logger, _store.Name, SafeText.Quote(rendered), table, "its record id cannot be read");
             return null;
         }
 
@@ -315,7 +315,7 @@ public sealed class SurrealDbChangeFeed : BackgroundService
         }
         catch (ArgumentException ex)
         {
-            SurrealDbLog.FeedSkipped(_logger, _store.Name, rendered, table, ex.Message);
+            SurrealDbLog.FeedSkipped(_logger, _store.Name, SafeText.Quote(rendered), table, SafeText.Text(ex.Message));
             return null;
         }
     }

@@ -25,11 +25,13 @@ internal sealed class SurrealDbClient
     private readonly Uri _sqlUri;
     private readonly Uri _versionUri;
     private readonly AuthenticationHeaderValue? _authorization;
+    private readonly TimeProvider _time;
 
     public SurrealDbClient(HttpClient http, SurrealDbOptions options, ILogger logger, TimeProvider time)
     {
         _http = http;
         _options = options;
+        _time = time;
         var baseUri = options.Endpoint!.AbsoluteUri.EndsWith('/') ? options.Endpoint : new Uri(options.Endpoint.AbsoluteUri + "/");
         _sqlUri = new Uri(baseUri, "sql");
         _versionUri = new Uri(baseUri, "version");
@@ -52,9 +54,10 @@ internal sealed class SurrealDbClient
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = options.RetryBaseDelay,
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is SyncStoreException { RetryAfter: { } wait } ? wait : (TimeSpan?)null),
                 OnRetry = args =>
                 {
-                    SurrealDbLog.Retrying(logger, options.StoreName, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message);
+                    SurrealDbLog.Retrying(logger, options.StoreName, args.AttemptNumber + 1, args.RetryDelay, SafeText.Text(args.Outcome.Exception?.Message));
                     return default;
                 },
             });
@@ -98,7 +101,7 @@ internal sealed class SurrealDbClient
                     var body = await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
                     if (!response.IsSuccessStatusCode)
                     {
-                        throw SurrealResponse.HttpError(response.StatusCode, body, state.Context);
+                        throw SurrealResponse.HttpError(response.StatusCode, body, state.Context, state.Self.RetryAfter(response));
                     }
 
                     return Encoding.UTF8.GetString(body).Trim();
@@ -125,12 +128,12 @@ internal sealed class SurrealDbClient
         }
         catch (Exception ex) when (ex is HttpRequestException or IOException)
         {
-            throw context.Error($"lost the connection while reading the answer: {ex.Message}", isTransient: true, ex);
+            throw context.Error($"lost the connection while reading the answer: {SafeText.Text(ex.Message)}", isTransient: true, ex);
         }
 
         if (!response.IsSuccessStatusCode)
         {
-            throw SurrealResponse.HttpError(response.StatusCode, body, context);
+            throw SurrealResponse.HttpError(response.StatusCode, body, context, RetryAfter(response));
         }
 
         var parsed = SurrealResponse.Parse(body, context);
@@ -149,6 +152,9 @@ internal sealed class SurrealDbClient
 
         return parsed;
     }
+
+    /// <summary>The back-off the server asked for with <c>Retry-After</c>, capped at <see cref="SurrealDbOptions.MaxRetryAfter"/>.</summary>
+    private TimeSpan? RetryAfter(HttpResponseMessage response) => RetryAfterHeader.Parse(response.Headers.RetryAfter, _time.GetUtcNow(), _options.MaxRetryAfter);
 
     private async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, RequestContext context, CancellationToken cancellationToken)
     {
@@ -174,11 +180,11 @@ internal sealed class SurrealDbClient
         }
         catch (HttpRequestException ex)
         {
-            throw context.Error($"could not reach {_options.Endpoint}: {ex.Message}", isTransient: true, ex);
+            throw context.Error($"could not reach {_options.Endpoint}: {SafeText.Text(ex.Message)}", isTransient: true, ex);
         }
         catch (Exception ex) when (ex is IOException or SocketException)
         {
-            throw context.Error($"lost the connection to {_options.Endpoint}: {ex.Message}", isTransient: true, ex);
+            throw context.Error($"lost the connection to {_options.Endpoint}: {SafeText.Text(ex.Message)}", isTransient: true, ex);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {

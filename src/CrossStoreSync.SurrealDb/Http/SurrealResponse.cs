@@ -33,7 +33,7 @@ internal sealed class SurrealResponse : IDisposable
         }
         catch (JsonException ex)
         {
-            throw context.Error($"answered with a body that is not JSON: {ex.Message}", isTransient: false, ex);
+            throw context.Error($"answered with a body that is not JSON: {SafeText.Text(ex.Message)}", isTransient: false, ex);
         }
 
         var kind = document.RootElement.ValueKind;
@@ -93,17 +93,21 @@ internal sealed class SurrealResponse : IDisposable
     public void Dispose() => _document.Dispose();
 
     /// <summary>Maps a non-200 answer to the library's exception (PROTOCOLS.md §3.1–3.2).</summary>
-    public static SyncStoreException HttpError(HttpStatusCode status, ReadOnlySpan<byte> body, RequestContext context)
+    /// <param name="status">The HTTP status.</param>
+    /// <param name="body">The answer's body (the server's error text is quoted from it, escaped and bounded).</param>
+    /// <param name="context">What the request was for.</param>
+    /// <param name="retryAfter">The back-off the server asked for (its <c>Retry-After</c> header), kept on transient errors.</param>
+    public static SyncStoreException HttpError(HttpStatusCode status, ReadOnlySpan<byte> body, RequestContext context, TimeSpan? retryAfter = null)
     {
-        var detail = DescribeErrorBody(body);
+        var detail = SafeText.Text(DescribeErrorBody(body), 500);
         var code = (int)status;
         return code switch
         {
             401 => context.Error($"was refused: authentication failed (HTTP 401). Check the credentials in SurrealDbOptions. {detail}", isTransient: false),
             403 => context.Error($"was refused: not allowed (HTTP 403). Check the user's permissions on namespace and database. {detail}", isTransient: false),
             400 => context.Error($"rejected the request (HTTP 400): {detail}", isTransient: false),
-            408 or 429 => context.Error($"is busy (HTTP {code}); retrying can help. {detail}", isTransient: true),
-            >= 500 => context.Error($"failed (HTTP {code}); retrying can help. {detail}", isTransient: true),
+            408 or 429 => context.Error($"is busy (HTTP {code}); retrying can help. {detail}", isTransient: true, retryAfter: retryAfter),
+            >= 500 => context.Error($"failed (HTTP {code}); retrying can help. {detail}", isTransient: true, retryAfter: retryAfter),
             _ => context.Error($"answered HTTP {code}. {detail}", isTransient: false),
         };
     }
@@ -189,13 +193,13 @@ internal readonly struct StatementResult(JsonElement item)
     /// <summary>The exception for this failed statement.</summary>
     public SyncStoreException ToException(RequestContext context, int index) =>
         context.Error(
-            $"failed in statement {(index >= 0 ? (index + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")}{(Kind is null ? string.Empty : $" ({Kind})")}: {Message}",
+            $"failed in statement {(index >= 0 ? (index + 1).ToString(System.Globalization.CultureInfo.InvariantCulture) : "?")}{(Kind is null ? string.Empty : $" ({SafeText.Text(Kind, 64)})")}: {SafeText.Text(Message)}",
             IsTransient);
 }
 
 /// <summary>What a request was for, so errors name the store, operation and key.</summary>
 internal readonly record struct RequestContext(string Store, string Operation, EntityKey? Key)
 {
-    public SyncStoreException Error(string message, bool isTransient, Exception? inner = null) =>
-        new($"SurrealDB store '{Store}' {Operation}{(Key is { } k ? $" of '{k}'" : string.Empty)} {message}", isTransient, Store, Key, Operation, inner);
+    public SyncStoreException Error(string message, bool isTransient, Exception? inner = null, TimeSpan? retryAfter = null) =>
+        new($"SurrealDB store {SafeText.Quote(Store)} {Operation}{(Key is { } k ? $" of {SafeText.Quote(k)}" : string.Empty)} {message}", isTransient, Store, Key, Operation, inner) { RetryAfter = retryAfter };
 }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -66,7 +68,7 @@ internal static class SurrealQl
         {
             if (!char.IsAsciiLetterOrDigit(c) && c != '_')
             {
-                throw new ArgumentException($"Table name '{table}' contains '{c}'; only letters, digits and '_' are allowed.", nameof(table));
+                throw new ArgumentException($"Table name {SafeText.Quote(table)} contains {SafeText.Quote(c.ToString())}; only letters, digits and '_' are allowed.", nameof(table));
             }
         }
 

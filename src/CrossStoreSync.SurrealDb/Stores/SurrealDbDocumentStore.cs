@@ -132,7 +132,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore, ITombstoneStore
             }
             catch (Exception ex) when (ex is JsonException or ArgumentException)
             {
-                throw new SyncStoreException($"SurrealDB store '{Name}' cannot store '{change.Key}': {ex.Message}", false, Name, change.Key, "apply", ex);
+                throw new SyncStoreException($"SurrealDB store {SafeText.Quote(Name)} cannot store {SafeText.Quote(change.Key)}: {SafeText.Text(ex.Message)}", false, Name, change.Key, "apply", ex);
             }
 
             // The guard: a record is replaced only by a newer version. A missing record has no _sync and is created.
@@ -432,7 +432,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore, ITombstoneStore
         }
         catch (FormatException ex)
         {
-            throw context.Error($"read a record it cannot decode (edited outside the library?): {ex.Message}", isTransient: false, ex);
+            throw context.Error($"read a record it cannot decode (edited outside the library?): {SafeText.Text(ex.Message)}", isTransient: false, ex);
         }
     }
 
@@ -446,7 +446,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore, ITombstoneStore
         {
             // A record edited into a shape the library cannot read is drift, and the checker must see it, not crash.
             return SurrealRecordCodec.ToCorruptDigest(row, collection)
-                ?? throw new SyncStoreException($"SurrealDB store holds a record in '{collection}' whose key is not a valid entity id: {row.GetRawText()}", false, null, null, "read digests");
+                ?? throw new SyncStoreException($"SurrealDB store holds a record in {SafeText.Quote(collection)} whose key is not a valid entity id: {SafeText.Quote(row.GetRawText())}", false, null, null, "read digests");
         }
     }
 
@@ -463,7 +463,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore, ITombstoneStore
         {
             if (change is null)
             {
-                throw new SyncStoreException($"Store '{Name}' received a null change.", false, Name, null, "apply");
+                throw new SyncStoreException($"Store {SafeText.Quote(Name)} received a null change.", false, Name, null, "apply");
             }
 
             if (change.Key.IsDefault)
@@ -473,7 +473,7 @@ public sealed class SurrealDbDocumentStore : IDocumentStore, ITombstoneStore
 
             if (change.Kind == ChangeKind.Upsert && change.Entity is null)
             {
-                throw new SyncStoreException($"Upsert of '{change.Key}' carries no entity.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Upsert of {SafeText.Quote(change.Key)} carries no entity.", false, Name, change.Key, "apply");
             }
         }
     }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -117,19 +119,19 @@ internal static class SurrealRecordCodec
         }
         catch (ArgumentException ex)
         {
-            throw new FormatException($"Record id '{id}' is not a valid entity id: {ex.Message}", ex);
+            throw new FormatException($"Record id {SafeText.Quote(id)} is not a valid entity id: {SafeText.Text(ex.Message)}", ex);
         }
 
         if (!row.TryGetProperty("_sync", out var sync) || sync.ValueKind != JsonValueKind.Object)
         {
-            throw new FormatException($"Record '{key}' has no _sync object; it was not written by CrossStoreSync.");
+            throw new FormatException($"Record {SafeText.Quote(key)} has no _sync object; it was not written by CrossStoreSync.");
         }
 
         var version = new HlcTimestamp(RequireInt64(sync, "version", key));
         var hashText = sync.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString() : null;
         if (hashText is null || !UInt128.TryParse(hashText, NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out var hash))
         {
-            throw new FormatException($"Record '{key}' has no valid _sync.hash.");
+            throw new FormatException($"Record {SafeText.Quote(key)} has no valid _sync.hash.");
         }
 
         var bucket = (uint)RequireInt64(sync, "bucket", key);
@@ -264,7 +266,7 @@ internal static class SurrealRecordCodec
 
         if (v.ValueKind != JsonValueKind.Array)
         {
-            throw new FormatException($"Record '{key}' has a vector that is a {v.ValueKind}, not an array.");
+            throw new FormatException($"Record {SafeText.Quote(key)} has a vector that is a {v.ValueKind}, not an array.");
         }
 
         var result = new float[v.GetArrayLength()];
@@ -273,7 +275,7 @@ internal static class SurrealRecordCodec
         {
             if (item.ValueKind != JsonValueKind.Number)
             {
-                throw new FormatException($"Record '{key}' has a non-number in its vector at index {i}.");
+                throw new FormatException($"Record {SafeText.Quote(key)} has a non-number in its vector at index {i}.");
             }
 
             result[i++] = (float)item.GetDouble();
@@ -291,7 +293,7 @@ internal static class SurrealRecordCodec
 
         if (e.ValueKind != JsonValueKind.Array)
         {
-            throw new FormatException($"Record '{key}' has edges that are a {e.ValueKind}, not an array.");
+            throw new FormatException($"Record {SafeText.Quote(key)} has edges that are a {e.ValueKind}, not an array.");
         }
 
         var edges = new SyncEdge[e.GetArrayLength()];
@@ -307,7 +309,7 @@ internal static class SurrealRecordCodec
             }
             catch (Exception ex) when (ex is KeyNotFoundException or InvalidOperationException or ArgumentException)
             {
-                throw new FormatException($"Record '{key}' has an invalid edge at index {i}: {ex.Message}", ex);
+                throw new FormatException($"Record {SafeText.Quote(key)} has an invalid edge at index {i}: {SafeText.Text(ex.Message)}", ex);
             }
         }
 
@@ -317,7 +319,7 @@ internal static class SurrealRecordCodec
     private static long RequireInt64(JsonElement sync, string name, EntityKey key) =>
         sync.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.Number && value.TryGetInt64(out var n)
             ? n
-            : throw new FormatException($"Record '{key}' has no integer _sync.{name}.");
+            : throw new FormatException($"Record {SafeText.Quote(key)} has no integer _sync.{name}.");
 
     private static string DecodeJsonText(ReadOnlySpan<byte> utf8)
     {

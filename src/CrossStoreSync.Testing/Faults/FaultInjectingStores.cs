@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
 
@@ -53,7 +55,7 @@ public abstract class FaultInjectingStore<TStore> : ISyncStore, ITombstoneStore
     public ValueTask<int> PurgeTombstonesAsync(string collection, HlcTimestamp olderThan, int maxCount, CancellationToken cancellationToken) =>
         Inner is ITombstoneStore tombstones
             ? tombstones.PurgeTombstonesAsync(collection, olderThan, maxCount, cancellationToken)
-            : throw new NotSupportedException($"Store '{Name}' ({Inner.GetType().Name}) cannot purge tombstones.");
+            : throw new NotSupportedException($"Store {SafeText.Quote(Name)} ({Inner.GetType().Name}) cannot purge tombstones.");
 
     /// <inheritdoc />
     public ValueTask<long> RemoveByOriginAsync(string collection, string origin, CancellationToken cancellationToken) => Inner.RemoveByOriginAsync(collection, origin, cancellationToken);

@@ -7,7 +7,7 @@ namespace CrossStoreSync.Testing.Log;
 /// A change log held in memory: ordered, with cursors and dead letters, but not durable. For tests and benchmarks;
 /// never register it in production, where a crash would lose every unapplied change. Thread-safe.
 /// </summary>
-public sealed class InMemoryChangeLog : IChangeLogRetention
+public sealed partial class InMemoryChangeLog : IChangeLogRetention
 {
     private readonly Lock _gate = new();
     private readonly List<Entry> _entries = [];
@@ -58,20 +58,25 @@ public sealed class InMemoryChangeLog : IChangeLogRetention
         cancellationToken.ThrowIfCancellationRequested();
         lock (_gate)
         {
-            var first = Last + 1;
-            foreach (var change in changes)
-            {
-                var lsn = Last + 1;
-                _entries.Add(new Entry(change, state == LogEntryState.Pending ? null : new LogRecord(lsn, change, state)));
-                _lastByKey[change.Key] = lsn;
-                if (change.Version > _maxVersion)
-                {
-                    _maxVersion = change.Version;
-                }
-            }
-
-            return ValueTask.FromResult(new LsnRange(first, Last));
+            return ValueTask.FromResult(AppendLocked(changes, state));
         }
+    }
+
+    private LsnRange AppendLocked(IReadOnlyList<EntityChange> changes, LogEntryState state)
+    {
+        var first = Last + 1;
+        foreach (var change in changes)
+        {
+            var lsn = Last + 1;
+            _entries.Add(new Entry(change, state == LogEntryState.Pending ? null : new LogRecord(lsn, change, state)));
+            _lastByKey[change.Key] = lsn;
+            if (change.Version > _maxVersion)
+            {
+                _maxVersion = change.Version;
+            }
+        }
+
+        return new LsnRange(first, Last);
     }
 
     /// <inheritdoc />

@@ -84,12 +84,12 @@ public sealed class InMemoryVectorStore(string name = "vectors") : InMemorySyncS
         {
             if (!TryGetCollection(change.Key.Collection, out var collection) || collection.VectorDimension is not { } dimension)
             {
-                throw new SyncStoreException($"Collection '{change.Key.Collection}' has no vector dimension configured in store '{Name}'.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Collection {SafeText.Quote(change.Key.Collection)} has no vector dimension configured in store {SafeText.Quote(Name)}.", false, Name, change.Key, "apply");
             }
 
             if (entity.Vector.Length != dimension)
             {
-                throw new SyncStoreException($"Vector of '{change.Key}' has dimension {entity.Vector.Length}; collection '{collection.Name}' in store '{Name}' expects {dimension}.", false, Name, change.Key, "apply");
+                throw new SyncStoreException($"Vector of {SafeText.Quote(change.Key)} has dimension {entity.Vector.Length}; collection {SafeText.Quote(collection.Name)} in store {SafeText.Quote(Name)} expects {dimension}.", false, Name, change.Key, "apply");
             }
         }
     }
@@ -100,7 +100,7 @@ public sealed class InMemoryVectorStore(string name = "vectors") : InMemorySyncS
         ArgumentOutOfRangeException.ThrowIfLessThan(limit, 1);
         if (!TryGetCollection(collection, out var definition) || definition.VectorDimension != query.Length)
         {
-            throw new ArgumentException($"Query has dimension {query.Length}; collection '{collection}' expects {definition?.VectorDimension?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no vectors"}.", nameof(query));
+            throw new ArgumentException($"Query has dimension {query.Length}; collection {SafeText.Quote(collection)} expects {definition?.VectorDimension?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "no vectors"}.", nameof(query));
         }
 
         List<VectorMatch> matches = [];

@@ -109,7 +109,7 @@ public abstract class InMemorySyncStore : ISyncStore, ITombstoneStore
         ArgumentNullException.ThrowIfNull(change);
         if (change.Kind == ChangeKind.Upsert && change.Entity is null)
         {
-            throw new SyncStoreException($"Upsert of '{change.Key}' carries no entity.", isTransient: false, Name, change.Key, "apply");
+            throw new SyncStoreException($"Upsert of {SafeText.Quote(change.Key)} carries no entity.", isTransient: false, Name, change.Key, "apply");
         }
     }
 

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Stores;
 
 namespace CrossStoreSync.Configuration;
@@ -22,7 +24,7 @@ public sealed class CrossStoreSyncOptions
     /// <summary>The most edges one entity may carry. <value>Default 1024.</value></summary>
     public int MaxEdgesPerEntity { get; set; } = 1024;
 
-    /// <summary>The most entities accepted by one <see cref="Sync.ISyncManager.WriteBatchAsync"/>. <value>Default 10,000.</value></summary>
+    /// <summary>The most entities accepted by one <see cref="Sync.ISyncManager.WriteBatchAsync(System.Collections.Generic.IReadOnlyList{Model.SyncEntity}, CancellationToken)"/>. <value>Default 10,000.</value></summary>
     public int MaxWriteBatchSize { get; set; } = 10_000;
 
     /// <summary>The first retry delay after a transient store failure; later ones grow exponentially. <value>Default 100 ms.</value></summary>
@@ -48,6 +50,14 @@ public sealed class CrossStoreSyncOptions
     /// most this much work, harmlessly (applies are version-guarded). <value>Default 200 ms.</value>
     /// </summary>
     public TimeSpan CursorCheckpointInterval { get; set; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>
+    /// The longest wait a store's back-off hint (an HTTP <c>Retry-After</c>, a gRPC retry delay; see
+    /// <see cref="Errors.SyncStoreException.RetryAfter"/>) can impose on a replica's dispatcher: a longer hint is cut to it,
+    /// so a misbehaving server cannot stall a replica for hours. Hints below it are honoured even when longer than
+    /// <see cref="RetryMaxDelay"/>. <value>Default 5 minutes.</value>
+    /// </summary>
+    public TimeSpan MaxRetryAfter { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>
     /// This process's id among the processes that dispatch one shared change log (a log implementing
@@ -97,17 +107,24 @@ public sealed class CrossStoreSyncOptions
     /// <param name="name">The collection name (a valid <see cref="Model.EntityKey"/> collection).</param>
     /// <param name="vectorDimension">The vector dimension, or null when the collection's entities carry no vectors.</param>
     /// <param name="distance">The search distance.</param>
+    /// <param name="onReplicaRejection">What happens when a replica permanently rejects a write to the collection:
+    /// <see cref="Sync.ReplicaRejectionPolicy.DeadLetter"/> (the default) or <see cref="Sync.ReplicaRejectionPolicy.Compensate"/>.</param>
     /// <returns>These options, for chaining.</returns>
-    /// <exception cref="ArgumentException">The name is invalid or the dimension is not positive.</exception>
-    public CrossStoreSyncOptions AddCollection(string name, int? vectorDimension = null, VectorDistance distance = VectorDistance.Cosine)
+    /// <exception cref="ArgumentException">The name is invalid, the dimension is not positive or the policy is not defined.</exception>
+    public CrossStoreSyncOptions AddCollection(string name, int? vectorDimension = null, VectorDistance distance = VectorDistance.Cosine, Sync.ReplicaRejectionPolicy onReplicaRejection = Sync.ReplicaRejectionPolicy.DeadLetter)
     {
         Model.EntityKey.ValidateCollection(name, nameof(name));
         if (vectorDimension is { } d && (d < 1 || d > 65_536))
         {
-            throw new ArgumentOutOfRangeException(nameof(vectorDimension), d, $"Vector dimension of collection '{name}' must be in 1..65536.");
+            throw new ArgumentOutOfRangeException(nameof(vectorDimension), d, $"Vector dimension of collection {SafeText.Quote(name)} must be in 1..65536.");
         }
 
-        _collections[name] = new CollectionDefinition(name, vectorDimension, distance);
+        if (!Enum.IsDefined(onReplicaRejection))
+        {
+            throw new ArgumentOutOfRangeException(nameof(onReplicaRejection), onReplicaRejection, $"Replica rejection policy of collection {SafeText.Quote(name)} must be DeadLetter or Compensate.");
+        }
+
+        _collections[name] = new CollectionDefinition(name, vectorDimension, distance) { OnReplicaRejection = onReplicaRejection };
         return this;
     }
 

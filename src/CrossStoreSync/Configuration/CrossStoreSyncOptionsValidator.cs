@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using Microsoft.Extensions.Options;
 
 namespace CrossStoreSync.Configuration;
@@ -22,6 +24,7 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
         Positive(failures, nameof(options.PollInterval), options.PollInterval);
         Positive(failures, nameof(options.CursorCheckpointInterval), options.CursorCheckpointInterval);
         Positive(failures, nameof(options.PartitionLeaseDuration), options.PartitionLeaseDuration);
+        Positive(failures, nameof(options.MaxRetryAfter), options.MaxRetryAfter);
         if (options.PartitionLeaseDuration > TimeSpan.Zero && options.PartitionLeaseDuration < TimeSpan.FromMilliseconds(300))
         {
             failures.Add($"CrossStoreSyncOptions.PartitionLeaseDuration is {options.PartitionLeaseDuration}; it must be at least 300 ms (leases are renewed every third of it).");
@@ -29,7 +32,7 @@ internal sealed class CrossStoreSyncOptionsValidator : IValidateOptions<CrossSto
 
         if (string.IsNullOrWhiteSpace(options.WorkerId) || options.WorkerId.Length > 200)
         {
-            failures.Add($"CrossStoreSyncOptions.WorkerId is '{options.WorkerId}'; it must be a non-blank string of at most 200 characters, unique per running process.");
+            failures.Add($"CrossStoreSyncOptions.WorkerId is {SafeText.Quote(options.WorkerId)}; it must be a non-blank string of at most 200 characters, unique per running process.");
         }
 
         if (options.RetryMaxDelay < options.RetryBaseDelay)

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Diagnostics;
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Model;
@@ -109,7 +111,7 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
         var source = engine.Topology.Source;
         if (report.Source != source.Name)
         {
-            throw new ArgumentException($"The report was made against source '{report.Source}', but the engine's source is '{source.Name}'.", nameof(report));
+            throw new ArgumentException($"The report was made against source {SafeText.Quote(report.Source)}, but the engine's source is {SafeText.Quote(source.Name)}.", nameof(report));
         }
 
         // One change per key fixes it in every store: the change goes to the source and through the log to all replicas.
@@ -180,7 +182,7 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
         EntityKey.ValidateCollection(collection, nameof(collection));
         if (!engineOptions.Value.TryGetCollection(collection, out _))
         {
-            throw new ArgumentException($"Collection '{collection}' is not configured; declare it with CrossStoreSyncOptions.AddCollection.", nameof(collection));
+            throw new ArgumentException($"Collection {SafeText.Quote(collection)} is not configured; declare it with CrossStoreSyncOptions.AddCollection.", nameof(collection));
         }
 
         if (options.MerkleDepth is < 10 or > 24)
@@ -225,7 +227,7 @@ internal sealed class ConsistencyChecker(SyncEngine engine, IOptions<CrossStoreS
         foreach (var name in options.Stores)
         {
             selected.Add(topology.Replicas.FirstOrDefault(r => r.Name == name)
-                ?? throw new ArgumentException($"ConsistencyCheckOptions.Stores names '{name}', which is not a replica; replicas are: {string.Join(", ", topology.Replicas.Select(r => r.Name))}.", nameof(options)));
+                ?? throw new ArgumentException($"ConsistencyCheckOptions.Stores names {SafeText.Quote(name)}, which is not a replica; replicas are: {string.Join(", ", topology.Replicas.Select(r => r.Name))}.", nameof(options)));
         }
 
         return selected;

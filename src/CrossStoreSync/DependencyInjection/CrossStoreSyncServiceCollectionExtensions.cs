@@ -1,6 +1,7 @@
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Consistency;
 using CrossStoreSync.DependencyInjection;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Migration;
 using CrossStoreSync.Retention;
@@ -155,14 +156,14 @@ public static class CrossStoreSyncBuilderExtensions
         ArgumentNullException.ThrowIfNull(transform);
         if (name.Length > 64)
         {
-            throw new ArgumentException($"Transform name '{name[..16]}…' is {name.Length} characters long; at most 64 are allowed.", nameof(name));
+            throw new ArgumentException($"Transform name {SafeText.Quote(name, 24)} is {name.Length} characters long; at most 64 are allowed.", nameof(name));
         }
 
         foreach (var descriptor in builder.Services)
         {
             if (descriptor.ImplementationInstance is TransformRegistration r && r.Name == name)
             {
-                throw new ArgumentException($"A transform named '{name}' is already registered.", nameof(name));
+                throw new ArgumentException($"A transform named {SafeText.Quote(name)} is already registered.", nameof(name));
             }
         }
 

@@ -36,6 +36,13 @@ public class SyncStoreException : CrossStoreSyncException
 
     /// <summary>True when the failure is temporary (timeout, unavailable, busy) and the operation should be retried.</summary>
     public bool IsTransient { get; }
+
+    /// <summary>
+    /// How long the store asked to wait before the next attempt (an HTTP <c>Retry-After</c>, a gRPC retry delay), or null
+    /// when it gave no hint. Adapters set it on transient failures; a replica's dispatcher then waits at least this long
+    /// (up to <see cref="Configuration.CrossStoreSyncOptions.MaxRetryAfter"/>) instead of its own shorter back-off.
+    /// </summary>
+    public TimeSpan? RetryAfter { get; init; }
 }
 
 /// <summary>The source of truth permanently rejected a write. The change was not stored and no replica will see it.</summary>

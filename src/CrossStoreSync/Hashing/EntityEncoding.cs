@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;
@@ -69,7 +71,7 @@ public static class EntityEncoding
             }
         }
 
-        return length > int.MaxValue - 64 ? throw new ArgumentException($"Entity '{entity.Key}' encodes to {length} bytes, which is too large.", nameof(entity)) : (int)length;
+        return length > int.MaxValue - 64 ? throw new ArgumentException($"Entity {SafeText.Quote(entity.Key)} encodes to {length} bytes, which is too large.", nameof(entity)) : (int)length;
     }
 
     /// <summary>Writes the canonical encoding of <paramref name="entity"/> into <paramref name="destination"/>.</summary>
@@ -204,7 +206,7 @@ public static class EntityEncoding
         }
         catch (ArgumentException ex)
         {
-            throw new FormatException($"Entity encoding holds an invalid {what}: {ex.Message}", ex);
+            throw new FormatException($"Entity encoding holds an invalid {what}: {SafeText.Text(ex.Message)}", ex);
         }
     }
 
@@ -216,7 +218,7 @@ public static class EntityEncoding
         }
         catch (ArgumentException ex)
         {
-            throw new FormatException($"Entity encoding holds an invalid edge at index {index}: {ex.Message}", ex);
+            throw new FormatException($"Entity encoding holds an invalid edge at index {index}: {SafeText.Text(ex.Message)}", ex);
         }
     }
 

@@ -40,4 +40,12 @@ public static class LogRecordChecksum
             ArrayPool<byte>.Shared.Return(rented);
         }
     }
+
+    /// <summary>
+    /// Computes the checksum of a compensation record (<see cref="ICompensationLog"/>): <see cref="Compute"/> over the
+    /// write's LSN and the prior state (kind, version, content hash, key, encoded entity), combined with the write's kind
+    /// and version, so a prior state altered at rest is reported rather than restored.
+    /// </summary>
+    public static ulong ComputeCompensation(long lsn, ChangeKind kind, long version, ChangeKind priorKind, long priorVersion, ReadOnlySpan<byte> priorHash, string collection, string id, ReadOnlySpan<byte> priorPayload) =>
+        Compute(lsn, priorKind, priorVersion, priorHash, collection, id, priorPayload) ^ unchecked((ulong)version * 0x9E3779B97F4A7C15UL) ^ ((ulong)kind << 56);
 }

@@ -1,4 +1,5 @@
 using CrossStoreSync.Consistency;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
@@ -204,15 +205,15 @@ internal sealed partial class MigrationManager
         {
             if (header.Phase == MigrationPhase.RolledBack)
             {
-                throw new ArgumentException($"Migration '{header.Id}' was rolled back; start it again under a new MigrationRequest.Id.", nameof(MigrationRequest.Id));
+                throw new ArgumentException($"Migration {SafeText.Quote(header.Id)} was rolled back; start it again under a new MigrationRequest.Id.", nameof(MigrationRequest.Id));
             }
 
             if (header.Target != _plan.Target.Name || !header.Collections.SequenceEqual(_plan.Collections, StringComparer.Ordinal)
                 || header.TargetCollection != _plan.TargetDefinition?.Name || header.TransformName != _request.TransformName)
             {
                 throw new ArgumentException(
-                    $"Migration '{header.Id}' was started with target '{header.Target}', collections [{string.Join(", ", header.Collections)}], target collection '{header.TargetCollection}' and transform '{header.TransformName}'; " +
-                    $"this request asks for '{_plan.Target.Name}', [{string.Join(", ", _plan.Collections)}], '{_plan.TargetDefinition?.Name}' and '{_request.TransformName}'. Use a new id for a different migration.",
+                    $"Migration {SafeText.Quote(header.Id)} was started with target {SafeText.Quote(header.Target)}, collections [{string.Join(", ", header.Collections)}], target collection {SafeText.Quote(header.TargetCollection)} and transform {SafeText.Quote(header.TransformName)}; " +
+                    $"this request asks for {SafeText.Quote(_plan.Target.Name)}, [{string.Join(", ", _plan.Collections)}], {SafeText.Quote(_plan.TargetDefinition?.Name)} and {SafeText.Quote(_request.TransformName)}. Use a new id for a different migration.",
                     nameof(MigrationRequest.Id));
             }
 
@@ -261,7 +262,7 @@ internal sealed partial class MigrationManager
 
             if (CollectionRoute.Misfit(output, TargetDefinitionOf(collection)) is { } problem)
             {
-                throw new ArgumentException($"MigrationRequest.TransformName '{_request.TransformName}' produces output that does not fit the target: {problem}. Nothing was written.", nameof(MigrationRequest.TransformName));
+                throw new ArgumentException($"MigrationRequest.TransformName {SafeText.Quote(_request.TransformName)} produces output that does not fit the target: {problem}. Nothing was written.", nameof(MigrationRequest.TransformName));
             }
         }
 
@@ -432,7 +433,7 @@ internal sealed partial class MigrationManager
             catch (Exception ex) when (TransientErrors.IsTransient(ex, cancellationToken))
             {
                 throw new MigrationException(
-                    $"Migration '{_request.Id}': store '{_plan.Target.Name}' kept failing after {_request.MaxRetries} retries: {ex.Message}. The checkpoints stay; run the migration again to resume.",
+                    $"Migration {SafeText.Quote(_request.Id)}: store {SafeText.Quote(_plan.Target.Name)} kept failing after {_request.MaxRetries} retries: {SafeText.Text(ex.Message)}. The checkpoints stay; run the migration again to resume.",
                     _request.Id,
                     ex);
             }
@@ -451,7 +452,7 @@ internal sealed partial class MigrationManager
                     }
                     catch (Exception one) when (!TransientErrors.IsCallerCancellation(one, cancellationToken) && !TransientErrors.IsTransient(one, cancellationToken))
                     {
-                        rejected.Add((sources[i], $"store '{_plan.Target.Name}' rejected it: {one.GetType().Name}: {one.Message}"));
+                        rejected.Add((sources[i], $"store {SafeText.Quote(_plan.Target.Name)} rejected it: {one.GetType().Name}: {SafeText.Text(one.Message)}"));
                         refused++;
                     }
                 }
@@ -466,7 +467,7 @@ internal sealed partial class MigrationManager
             var text = $"migration {_request.Id}: {reason}";
             await Log.AddDeadLetterAsync(_plan.Target.Name, new LogRecord(0, source, LogEntryState.Committed), text, _owner._time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
             _owner._metrics.DeadLetters.Add(1, _storeTag);
-            SyncLog.MigrationDeadLettered(_owner._logger, _request.Id, source.Key.ToString(), _plan.Target.Name, reason);
+            SyncLog.MigrationDeadLettered(_owner._logger, _request.Id, SafeText.Quote(source.Key), _plan.Target.Name, SafeText.Quote(reason, 1000));
         }
 
         private async Task<IReadOnlyList<ConsistencyReport>> VerifyAsync()
@@ -484,7 +485,7 @@ internal sealed partial class MigrationManager
                 catch (OperationCanceledException) when (!_cancellationToken.IsCancellationRequested)
                 {
                     throw new MigrationException(
-                        $"Migration '{_request.Id}': store '{_plan.Target.Name}' did not apply the log up to {head} within {_request.VerifyCatchUpTimeout} (its cursor is at {_plan.Dispatcher.Cursor.Value}); the backfill is complete, run the migration again to verify.",
+                        $"Migration {SafeText.Quote(_request.Id)}: store {SafeText.Quote(_plan.Target.Name)} did not apply the log up to {head} within {_request.VerifyCatchUpTimeout} (its cursor is at {_plan.Dispatcher.Cursor.Value}); the backfill is complete, run the migration again to verify.",
                         _request.Id);
                 }
             }
@@ -529,7 +530,7 @@ internal sealed partial class MigrationManager
                         && await _owner._engine.WaitForSyncAsync(ticket, _request.VerifyCatchUpTimeout, _cancellationToken).ConfigureAwait(false) == SyncWaitOutcome.TimedOut)
                     {
                         throw new MigrationException(
-                            $"Migration '{_request.Id}': the repair of store '{_plan.Target.Name}' did not sync within {_request.VerifyCatchUpTimeout}; run the migration again to verify.",
+                            $"Migration {SafeText.Quote(_request.Id)}: the repair of store {SafeText.Quote(_plan.Target.Name)} did not sync within {_request.VerifyCatchUpTimeout}; run the migration again to verify.",
                             _request.Id);
                     }
                 }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using CrossStoreSync.Configuration;
@@ -97,7 +99,7 @@ internal sealed partial class MigrationManager : IMigrationManager
         var head = await topology.Log.GetLastLsnAsync(cancellationToken).ConfigureAwait(false);
         if (!_running.TryAdd(request.Id, head))
         {
-            throw new InvalidOperationException($"Migration '{request.Id}' is already running in this process.");
+            throw new InvalidOperationException($"Migration {SafeText.Quote(request.Id)} is already running in this process.");
         }
 
         try
@@ -120,12 +122,12 @@ internal sealed partial class MigrationManager : IMigrationManager
         await _engine.EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         var log = _engine.Topology.Log;
         var header = await LoadHeaderAsync(log, migrationId, cancellationToken).ConfigureAwait(false)
-            ?? throw new ArgumentException($"No migration with id '{migrationId}' is recorded.", nameof(migrationId));
+            ?? throw new ArgumentException($"No migration with id {SafeText.Quote(migrationId)} is recorded.", nameof(migrationId));
         var target = _engine.Topology.Replicas.FirstOrDefault(r => r.Name == header.Target)
-            ?? throw new InvalidOperationException($"Migration '{migrationId}' wrote into store '{header.Target}', which is no longer registered.");
+            ?? throw new InvalidOperationException($"Migration {SafeText.Quote(migrationId)} wrote into store {SafeText.Quote(header.Target)}, which is no longer registered.");
         if (!_running.TryAdd(migrationId, long.MaxValue))
         {
-            throw new InvalidOperationException($"Migration '{migrationId}' is running in this process; cancel it before rolling it back.");
+            throw new InvalidOperationException($"Migration {SafeText.Quote(migrationId)} is running in this process; cancel it before rolling it back.");
         }
 
         try
@@ -197,7 +199,7 @@ internal sealed partial class MigrationManager : IMigrationManager
         {
             var name = MigrationUnit.Name(header.Id, i);
             var json = await log.GetCheckpointAsync(name, cancellationToken).ConfigureAwait(false)
-                ?? throw new InvalidDataException($"Migration '{header.Id}' lacks its checkpoint '{name}'; roll it back and start it under a new id.");
+                ?? throw new InvalidDataException($"Migration {SafeText.Quote(header.Id)} lacks its checkpoint {SafeText.Quote(name)}; roll it back and start it under a new id.");
             units[i] = MigrationJson.ReadUnit(json, name);
         }
 
@@ -209,7 +211,7 @@ internal sealed partial class MigrationManager : IMigrationManager
         ArgumentNullException.ThrowIfNull(id);
         if (id.Length is < 1 or > 64 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-'))
         {
-            throw new ArgumentException($"MigrationRequest.Id '{id}' is invalid: use 1..64 characters of A-Z, a-z, 0-9, '.', '_' or '-'.", nameof(id));
+            throw new ArgumentException($"MigrationRequest.Id {SafeText.Quote(id)} is invalid: use 1..64 characters of A-Z, a-z, 0-9, '.', '_' or '-'.", nameof(id));
         }
     }
 
@@ -218,7 +220,7 @@ internal sealed partial class MigrationManager : IMigrationManager
         ValidateId(request.Id);
         if (string.IsNullOrWhiteSpace(request.Target))
         {
-            throw new ArgumentException($"MigrationRequest.Target '{request.Target}' is empty; name a registered replica store.", nameof(request));
+            throw new ArgumentException($"MigrationRequest.Target {SafeText.Quote(request.Target)} is empty; name a registered replica store.", nameof(request));
         }
 
         Check(request.Workers is >= 1 and <= 64, nameof(request.Workers), request.Workers, "1..64");
@@ -230,7 +232,7 @@ internal sealed partial class MigrationManager : IMigrationManager
         Check(request.VerifyCatchUpTimeout > TimeSpan.Zero, nameof(request.VerifyCatchUpTimeout), request.VerifyCatchUpTimeout, "positive");
         if (request.TargetCollection is not null && request.TransformName is null)
         {
-            throw new ArgumentException($"MigrationRequest.TargetCollection is '{request.TargetCollection}' but TransformName is null; a re-embedding needs a transform.", nameof(request));
+            throw new ArgumentException($"MigrationRequest.TargetCollection is {SafeText.Quote(request.TargetCollection)} but TransformName is null; a re-embedding needs a transform.", nameof(request));
         }
 
         static void Check(bool ok, string field, object value, string expected)
@@ -246,11 +248,11 @@ internal sealed partial class MigrationManager : IMigrationManager
     {
         if (request.Source is not null && request.Source != topology.Source.Name)
         {
-            throw new ArgumentException($"MigrationRequest.Source '{request.Source}' is unknown; the only source is the source of truth '{topology.Source.Name}'.", nameof(request));
+            throw new ArgumentException($"MigrationRequest.Source {SafeText.Quote(request.Source)} is unknown; the only source is the source of truth {SafeText.Quote(topology.Source.Name)}.", nameof(request));
         }
 
         var target = topology.Replicas.FirstOrDefault(r => r.Name == request.Target)
-            ?? throw new ArgumentException($"MigrationRequest.Target '{request.Target}' is not a registered replica; replicas are: {string.Join(", ", topology.Replicas.Select(r => r.Name))}.", nameof(request));
+            ?? throw new ArgumentException($"MigrationRequest.Target {SafeText.Quote(request.Target)} is not a registered replica; replicas are: {string.Join(", ", topology.Replicas.Select(r => r.Name))}.", nameof(request));
         var dispatcher = _engine.Dispatchers.First(d => d.Name == target.Name);
 
         var configured = _options.Collections.Select(c => c.Name).Order(StringComparer.Ordinal).ToArray();
@@ -264,7 +266,7 @@ internal sealed partial class MigrationManager : IMigrationManager
         {
             if (collection is null || !_options.TryGetCollection(collection, out _))
             {
-                throw new ArgumentException($"MigrationRequest.Collections names '{collection}', which is not configured; configured collections are: {string.Join(", ", configured)}.", nameof(request));
+                throw new ArgumentException($"MigrationRequest.Collections names {SafeText.Quote(collection)}, which is not configured; configured collections are: {string.Join(", ", configured)}.", nameof(request));
             }
         }
 
@@ -275,21 +277,21 @@ internal sealed partial class MigrationManager : IMigrationManager
 
         if (dispatcher.NeedsRebuild && !request.Verify)
         {
-            throw new ArgumentException($"Store '{target.Name}' needs a rebuild (it fell behind past the log's retention); a rebuild must be verified, so MigrationRequest.Verify cannot be false.", nameof(request));
+            throw new ArgumentException($"Store {SafeText.Quote(target.Name)} needs a rebuild (it fell behind past the log's retention); a rebuild must be verified, so MigrationRequest.Verify cannot be false.", nameof(request));
         }
 
         if (dispatcher.AwaitingBackfill && (collections.Length != configured.Length || request.TargetCollection is not null))
         {
             // Its dispatcher starts only when a backfill of everything sets its cursor; a partial one would leave it idle.
             throw new ArgumentException(
-                $"Store '{target.Name}' awaits a backfill of all collections (CrossStoreSyncOptions.ReplicasAwaitingBackfill) before it reads the log; MigrationRequest.Collections lists [{string.Join(", ", collections)}]{(request.TargetCollection is null ? string.Empty : " with TargetCollection '" + request.TargetCollection + "'")}. Backfill every collection first.",
+                $"Store {SafeText.Quote(target.Name)} awaits a backfill of all collections (CrossStoreSyncOptions.ReplicasAwaitingBackfill) before it reads the log; MigrationRequest.Collections lists [{string.Join(", ", collections)}]{(request.TargetCollection is null ? string.Empty : " with TargetCollection " + SafeText.Quote(request.TargetCollection))}. Backfill every collection first.",
                 nameof(request));
         }
 
         EntityTransform? transform = null;
         if (request.TransformName is { } transformName && !_transforms.TryGetValue(transformName, out transform))
         {
-            throw new ArgumentException($"MigrationRequest.TransformName '{transformName}' is not registered; register it with AddTransform. Registered: {string.Join(", ", _transforms.Keys)}.", nameof(request));
+            throw new ArgumentException($"MigrationRequest.TransformName {SafeText.Quote(transformName)} is not registered; register it with AddTransform. Registered: {string.Join(", ", _transforms.Keys)}.", nameof(request));
         }
 
         CollectionDefinition? targetDefinition = null;
@@ -297,17 +299,17 @@ internal sealed partial class MigrationManager : IMigrationManager
         {
             if (collections.Length != 1)
             {
-                throw new ArgumentException($"MigrationRequest.TargetCollection '{targetCollection}' needs exactly one source collection, but Collections lists {collections.Length}.", nameof(request));
+                throw new ArgumentException($"MigrationRequest.TargetCollection {SafeText.Quote(targetCollection)} needs exactly one source collection, but Collections lists {collections.Length}.", nameof(request));
             }
 
             if (!_options.TryGetCollection(targetCollection, out targetDefinition))
             {
-                throw new ArgumentException($"MigrationRequest.TargetCollection '{targetCollection}' is not configured; declare it with AddCollection and its vector dimension.", nameof(request));
+                throw new ArgumentException($"MigrationRequest.TargetCollection {SafeText.Quote(targetCollection)} is not configured; declare it with AddCollection and its vector dimension.", nameof(request));
             }
 
             if (targetCollection == collections[0])
             {
-                throw new ArgumentException($"MigrationRequest.TargetCollection '{targetCollection}' is the source collection itself; re-embed into a new collection.", nameof(request));
+                throw new ArgumentException($"MigrationRequest.TargetCollection {SafeText.Quote(targetCollection)} is the source collection itself; re-embed into a new collection.", nameof(request));
             }
         }
 

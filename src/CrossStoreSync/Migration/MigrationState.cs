@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -68,14 +70,14 @@ internal sealed partial class MigrationJson : JsonSerializerContext
     public static string Write(Retention.RebuildMark mark) => JsonSerializer.Serialize(mark, Default.RebuildMark);
 
     public static Retention.RebuildMark ReadRebuildMark(string json, string name) =>
-        JsonSerializer.Deserialize(json, Default.RebuildMark) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");
+        JsonSerializer.Deserialize(json, Default.RebuildMark) ?? throw new InvalidDataException($"Checkpoint {SafeText.Quote(name)} is empty.");
 
     public static Sync.RouteState ReadRoute(string json, string name) =>
-        JsonSerializer.Deserialize(json, Default.RouteState) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");
+        JsonSerializer.Deserialize(json, Default.RouteState) ?? throw new InvalidDataException($"Checkpoint {SafeText.Quote(name)} is empty.");
 
     public static MigrationHeader ReadHeader(string json, string name) =>
-        JsonSerializer.Deserialize(json, Default.MigrationHeader) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");
+        JsonSerializer.Deserialize(json, Default.MigrationHeader) ?? throw new InvalidDataException($"Checkpoint {SafeText.Quote(name)} is empty.");
 
     public static MigrationUnit ReadUnit(string json, string name) =>
-        JsonSerializer.Deserialize(json, Default.MigrationUnit) ?? throw new InvalidDataException($"Checkpoint '{name}' is empty.");
+        JsonSerializer.Deserialize(json, Default.MigrationUnit) ?? throw new InvalidDataException($"Checkpoint {SafeText.Quote(name)} is empty.");
 }

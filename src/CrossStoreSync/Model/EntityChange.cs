@@ -90,7 +90,7 @@ public sealed class EntityChange
         ArgumentException.ThrowIfNullOrWhiteSpace(origin);
         if (origin.Length > MaxOriginLength)
         {
-            throw new ArgumentException($"Origin '{origin[..32]}…' is {origin.Length} characters long; at most {MaxOriginLength} are allowed.", nameof(origin));
+            throw new ArgumentException($"Origin {Errors.SafeText.Quote(origin, 40)} is {origin.Length} characters long; at most {MaxOriginLength} are allowed.", nameof(origin));
         }
 
         return new EntityChange(Key, Kind, Version, Entity, ContentHash, origin);

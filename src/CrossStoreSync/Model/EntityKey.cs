@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Text;
 
 namespace CrossStoreSync.Model;
@@ -17,6 +19,9 @@ public readonly struct EntityKey : IEquatable<EntityKey>, IComparable<EntityKey>
 
     /// <summary>The longest id accepted, in UTF-8 bytes.</summary>
     public const int MaxIdBytes = 512;
+
+    /// <summary>How much of a rejected value its error message quotes, so that a huge input cannot flood a log.</summary>
+    private const int DescribedLength = 80;
 
     /// <summary>Creates a key after validating both parts.</summary>
     /// <exception cref="ArgumentException">The collection or id is empty, too long or contains forbidden characters.</exception>
@@ -59,7 +64,7 @@ public readonly struct EntityKey : IEquatable<EntityKey>, IComparable<EntityKey>
         if (!Identifier.IsValid(collection, MaxCollectionLength))
         {
             throw new ArgumentException(
-                $"Collection '{Describe(collection)}' is not valid: it must start with a letter, contain only letters, digits and '_', and be at most {MaxCollectionLength} characters.",
+                $"Collection {SafeText.Quote(collection, DescribedLength)} is not valid: it must start with a letter, contain only letters, digits and '_', and be at most {MaxCollectionLength} characters.",
                 paramName);
         }
     }
@@ -78,33 +83,30 @@ public readonly struct EntityKey : IEquatable<EntityKey>, IComparable<EntityKey>
             var c = id[i];
             if (char.IsControl(c))
             {
-                throw new ArgumentException($"Id '{Describe(id)}' contains the control character U+{(int)c:X4} at index {i}.", paramName);
+                throw new ArgumentException($"Id {SafeText.Quote(id, DescribedLength)} contains the control character U+{(int)c:X4} at index {i}.", paramName);
             }
 
             if (char.IsHighSurrogate(c))
             {
                 if (i + 1 >= id.Length || !char.IsLowSurrogate(id[i + 1]))
                 {
-                    throw new ArgumentException($"Id '{Describe(id)}' contains an unpaired surrogate at index {i}.", paramName);
+                    throw new ArgumentException($"Id {SafeText.Quote(id, DescribedLength)} contains an unpaired surrogate at index {i}.", paramName);
                 }
 
                 i++;
             }
             else if (char.IsLowSurrogate(c))
             {
-                throw new ArgumentException($"Id '{Describe(id)}' contains an unpaired surrogate at index {i}.", paramName);
+                throw new ArgumentException($"Id {SafeText.Quote(id, DescribedLength)} contains an unpaired surrogate at index {i}.", paramName);
             }
         }
 
         var bytes = Encoding.UTF8.GetByteCount(id);
         if (bytes > MaxIdBytes)
         {
-            throw new ArgumentException($"Id '{Describe(id)}' is {bytes} UTF-8 bytes; the limit is {MaxIdBytes}.", paramName);
+            throw new ArgumentException($"Id {SafeText.Quote(id, DescribedLength)} is {bytes} UTF-8 bytes; the limit is {MaxIdBytes}.", paramName);
         }
     }
-
-    /// <summary>Shortens a value for an error message so that huge inputs do not flood logs.</summary>
-    internal static string Describe(string value) => value.Length <= 80 ? value : string.Concat(value.AsSpan(0, 77), "...");
 
     /// <inheritdoc />
     public bool Equals(EntityKey other) => string.Equals(Collection, other.Collection, StringComparison.Ordinal) && string.Equals(Id, other.Id, StringComparison.Ordinal);

@@ -17,7 +17,7 @@ public sealed class SyncEdge
         if (string.IsNullOrEmpty(type) || !Identifier.IsValid(type, MaxTypeLength))
         {
             throw new ArgumentException(
-                $"Edge type '{EntityKey.Describe(type ?? string.Empty)}' is not valid: it must start with a letter, contain only letters, digits and '_', and be at most {MaxTypeLength} characters.",
+                $"Edge type {Errors.SafeText.Quote(type)} is not valid: it must start with a letter, contain only letters, digits and '_', and be at most {MaxTypeLength} characters.",
                 nameof(type));
         }
 

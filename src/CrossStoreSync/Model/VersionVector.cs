@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
@@ -205,7 +207,7 @@ public readonly struct VersionVector : IEquatable<VersionVector>
         using var document = System.Text.Json.JsonDocument.Parse(json);
         if (document.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object)
         {
-            throw new FormatException($"A version vector must be a JSON object of node → version, not '{Truncate(json)}'.");
+            throw new FormatException($"A version vector must be a JSON object of node → version, not {SafeText.Quote(json)}.");
         }
 
         var result = Empty;
@@ -213,7 +215,7 @@ public readonly struct VersionVector : IEquatable<VersionVector>
         {
             if (!int.TryParse(property.Name, NumberStyles.None, CultureInfo.InvariantCulture, out var node) || !property.Value.TryGetInt64(out var value) || value <= 0)
             {
-                throw new FormatException($"Version vector entry '{Truncate(property.Name)}': {Truncate(property.Value.GetRawText())} is not a node id with a positive version.");
+                throw new FormatException($"Version vector entry {SafeText.Quote(property.Name)}: {SafeText.Quote(property.Value.GetRawText(), 64)} is not a node id with a positive version.");
             }
 
             var version = new HlcTimestamp(value);
@@ -344,5 +346,4 @@ public readonly struct VersionVector : IEquatable<VersionVector>
 
     private static int NodeOf(long value) => (int)(value & HlcTimestamp.MaxNodeId);
 
-    private static string Truncate(string text) => text.Length <= 64 ? text : text[..64] + "…";
 }

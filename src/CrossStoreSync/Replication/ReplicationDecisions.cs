@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 
@@ -92,7 +94,7 @@ internal static class ReplicationDecisions
         ConflictResolutionChoice.KeepOlder => older,
         ConflictResolutionChoice.Delete => newer.Kind == ChangeKind.Delete ? newer : older.Kind == ChangeKind.Delete ? older : EntityChange.Delete(newer.Key, HlcTimestamp.Zero),
         ConflictResolutionChoice.Merge => EntityChange.Upsert(resolution.Merged!, HlcTimestamp.Zero),
-        _ => throw new InvalidOperationException($"The conflict resolver returned no resolution for '{newer.Key}'."),
+        _ => throw new InvalidOperationException($"The conflict resolver returned no resolution for {SafeText.Quote(newer.Key)}."),
     };
 
     /// <summary>True when both are deletes, or both upserts of the same content.</summary>
@@ -105,5 +107,5 @@ internal static class ReplicationDecisions
         new(0, key, now, fromNode, winner, loser, resolution);
 
     private static InvalidOperationException MergedKeyMismatch(EntityKey key, EntityKey merged) =>
-        new($"The conflict resolver merged '{key}' into an entity keyed '{merged}'; a merge must keep the key.");
+        new($"The conflict resolver merged {SafeText.Quote(key)} into an entity keyed {SafeText.Quote(merged)}; a merge must keep the key.");
 }

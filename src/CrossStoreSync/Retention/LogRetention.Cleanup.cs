@@ -142,6 +142,22 @@ internal sealed partial class LogRetention
         return (total, await log.CountDeadLettersByStoreAsync(cancellationToken).ConfigureAwait(false));
     }
 
+    /// <summary>
+    /// Removes the compensation records no one needs: armed ones of writes every store has applied (at or below the
+    /// low-water mark, so no replica can reject them any more) and resolved ones older than
+    /// <see cref="Configuration.LogRetentionOptions.DeadLetterRetention"/>, which status and waits report until then.
+    /// </summary>
+    private async Task PruneCompensationsAsync(ICompensationLog log, long lowWaterMark, DateTimeOffset now, CancellationToken cancellationToken)
+    {
+        var before = now - _retention.DeadLetterRetention;
+        int removed;
+        do
+        {
+            removed = await log.RemoveCompensationsAsync(lowWaterMark, before, _retention.TruncationBatchSize, cancellationToken).ConfigureAwait(false);
+        }
+        while (removed >= _retention.TruncationBatchSize);
+    }
+
     /// <summary>Starts a rebuild for every replica marked as needing one that is not being rebuilt already.</summary>
     private void StartRebuilds()
     {

@@ -1,4 +1,5 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Migration;
 using CrossStoreSync.Sync;
@@ -193,6 +194,11 @@ internal sealed partial class LogRetention : IAsyncDisposable
         var holding = ReportHolding(positions, plan, head, ageBound);
         var purged = _retention.Enabled ? await PurgeTombstonesAsync(log, plan.LowWaterMark, now, cancellationToken).ConfigureAwait(false) : 0;
         var deadLetters = await ExpireDeadLettersAsync(log, now, cancellationToken).ConfigureAwait(false);
+        if (_retention.Enabled && log is ICompensationLog compensations)
+        {
+            await PruneCompensationsAsync(compensations, plan.LowWaterMark, now, cancellationToken).ConfigureAwait(false);
+        }
+
         _metrics.Retention = new RetentionSnapshot(head, truncatedThrough, plan.LowWaterMark, size.Entries, size.Bytes, positions, holding, deadLetters.Stored, _retention.UnhealthyRetainedEntries);
         SyncLog.RetentionRound(_logger, head, plan.LowWaterMark, removed, truncatedThrough, size.Entries);
 
@@ -338,7 +344,7 @@ internal sealed partial class LogRetention : IAsyncDisposable
                 SyncLog.RetentionHeld(_logger, position.Name, position.Kind.ToString(), position.Position, held, _retention.KeepAppliedFor);
             }
 
-            _engine.Events.Publish(new SyncEvent(SyncEventKind.RetentionHeld, position.Name, position.Position, head, (int)Math.Min(int.MaxValue, held), null, $"{position.Kind} '{position.Name}' holds back {held} entries older than KeepAppliedFor", 0, _time.GetUtcNow()));
+            _engine.Events.Publish(new SyncEvent(SyncEventKind.RetentionHeld, position.Name, position.Position, head, (int)Math.Min(int.MaxValue, held), null, $"{position.Kind} {SafeText.Quote(position.Name)} holds back {held} entries older than KeepAppliedFor", 0, _time.GetUtcNow()));
         }
 
         _holding.RemoveWhere(name =>

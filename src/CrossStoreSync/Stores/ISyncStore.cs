@@ -71,7 +71,15 @@ public interface ISyncStore
 /// <param name="Name">The collection name.</param>
 /// <param name="VectorDimension">The vector dimension, or null when entities of this collection carry no vectors.</param>
 /// <param name="Distance">The vector distance used for search.</param>
-public sealed record CollectionDefinition(string Name, int? VectorDimension, VectorDistance Distance);
+public sealed record CollectionDefinition(string Name, int? VectorDimension, VectorDistance Distance)
+{
+    /// <summary>
+    /// What the engine does when a replica permanently rejects a write to this collection: dead-letter it (the default)
+    /// or compensate it (undo it in every store). A write can override it with <see cref="Sync.WriteOptions"/>. Stores
+    /// ignore it. <value>Default <see cref="Sync.ReplicaRejectionPolicy.DeadLetter"/>.</value>
+    /// </summary>
+    public Sync.ReplicaRejectionPolicy OnReplicaRejection { get; init; }
+}
 
 /// <summary>The similarity measure of a vector collection.</summary>
 public enum VectorDistance

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Migration;
 using CrossStoreSync.Model;
 using CrossStoreSync.Stores;
@@ -45,8 +47,8 @@ internal sealed record CollectionRoute(
 
         return target.VectorDimension switch
         {
-            null => $"a vector of dimension {output.Vector.Length}, but collection '{target.Name}' has no vectors",
-            { } d when d != output.Vector.Length => $"a vector of dimension {output.Vector.Length}, but collection '{target.Name}' has dimension {d}",
+            null => $"a vector of dimension {output.Vector.Length}, but collection {SafeText.Quote(target.Name)} has no vectors",
+            { } d when d != output.Vector.Length => $"a vector of dimension {output.Vector.Length}, but collection {SafeText.Quote(target.Name)} has dimension {d}",
             _ => null,
         };
     }
@@ -67,12 +69,12 @@ internal sealed record CollectionRoute(
         }
         catch (Exception ex) when (!TransientErrors.IsCallerCancellation(ex, cancellationToken))
         {
-            return (null, $"transform '{TransformName}' failed: {ex.GetType().Name}: {ex.Message}");
+            return (null, $"transform {SafeText.Quote(TransformName)} failed: {ex.GetType().Name}: {SafeText.Text(ex.Message)}");
         }
 
         if (Misfit(output, Target) is { } problem)
         {
-            return (null, $"transform '{TransformName}' produced {problem}");
+            return (null, $"transform {SafeText.Quote(TransformName)} produced {problem}");
         }
 
         // The recorded hash stays the source's: it names the source content the record was made from, so checks

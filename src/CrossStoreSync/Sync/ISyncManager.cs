@@ -19,11 +19,30 @@ public interface ISyncManager
     /// <exception cref="Errors.SourceUnavailableException">The source is down; the change is logged as pending and will be applied later.</exception>
     ValueTask<SyncTicket> WriteAsync(SyncEntity entity, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// As <see cref="WriteAsync(SyncEntity, CancellationToken)"/>, with per-write settings: <see cref="WriteOptions.OnReplicaRejection"/>
+    /// overrides the collection's policy for replicas that reject the write for good.
+    /// </summary>
+    /// <exception cref="ArgumentException">The entity or the options are invalid; nothing was written.</exception>
+    /// <exception cref="InvalidOperationException">The write asks for compensation but the change log cannot keep prior states.</exception>
+    /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the write; no replica will see it.</exception>
+    /// <exception cref="Errors.SourceUnavailableException">The source is down; the change is logged as pending and will be applied later.</exception>
+    /// <exception cref="Errors.SyncStoreException">A compensable write on a source with a separate log: the source could not
+    /// be read for the prior state; nothing was written.</exception>
+    ValueTask<SyncTicket> WriteAsync(SyncEntity entity, WriteOptions options, CancellationToken cancellationToken = default);
+
     /// <summary>Writes several entities as one atomic log append and one source apply. Keys must be distinct.</summary>
     /// <exception cref="ArgumentException">An entity is invalid or a key repeats; nothing was written.</exception>
     /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the batch; none of it is stored.</exception>
     /// <exception cref="Errors.SourceUnavailableException">The source is down; the changes are logged as pending.</exception>
     ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, CancellationToken cancellationToken = default);
+
+    /// <summary>As <see cref="WriteBatchAsync(IReadOnlyList{SyncEntity}, CancellationToken)"/>, with per-write settings for every entity of the batch.</summary>
+    /// <exception cref="ArgumentException">An entity or the options are invalid, or a key repeats; nothing was written.</exception>
+    /// <exception cref="InvalidOperationException">The write asks for compensation but the change log cannot keep prior states.</exception>
+    /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the batch; none of it is stored.</exception>
+    /// <exception cref="Errors.SourceUnavailableException">The source is down; the changes are logged as pending.</exception>
+    ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, WriteOptions options, CancellationToken cancellationToken = default);
 
     /// <summary>Deletes an entity from every store.</summary>
     /// <exception cref="ArgumentException">The key is invalid or its collection is not configured.</exception>
@@ -31,16 +50,44 @@ public interface ISyncManager
     /// <exception cref="Errors.SourceUnavailableException">The source is down; the delete is logged as pending.</exception>
     ValueTask<SyncTicket> DeleteAsync(EntityKey key, CancellationToken cancellationToken = default);
 
+    /// <summary>As <see cref="DeleteAsync(EntityKey, CancellationToken)"/>, with per-write settings (a compensated delete restores the entity).</summary>
+    /// <exception cref="ArgumentException">The key or the options are invalid, or the key's collection is not configured.</exception>
+    /// <exception cref="InvalidOperationException">The delete asks for compensation but the change log cannot keep prior states.</exception>
+    /// <exception cref="Errors.SyncWriteRejectedException">The source rejected the delete.</exception>
+    /// <exception cref="Errors.SourceUnavailableException">The source is down; the delete is logged as pending.</exception>
+    ValueTask<SyncTicket> DeleteAsync(EntityKey key, WriteOptions options, CancellationToken cancellationToken = default);
+
     /// <summary>
     /// Waits until every replica has processed the ticket's changes (read-your-writes across every store). A replica
     /// that needs a rebuild (<see cref="StoreSyncState.NeedsRebuild"/>) processes nothing until it is rebuilt, so a wait
     /// on it times out. Entries already truncated from the log count as applied (they are below every cursor); only a
     /// change still in the log can be reported <see cref="SyncWaitOutcome.Aborted"/>.
     /// </summary>
+    /// <remarks>
+    /// A change a replica rejected under <see cref="ReplicaRejectionPolicy.Compensate"/> is reported once its compensation
+    /// is resolved and, when a compensating change was written, once every store has applied that change too: the wait
+    /// then covers "undone everywhere". <see cref="WaitForSyncResultAsync"/> also says which store rejected what and why.
+    /// </remarks>
     /// <returns><see cref="SyncWaitOutcome.Synced"/> when all stores applied them; <see cref="SyncWaitOutcome.DeadLettered"/>
-    /// when a store rejected one of them; <see cref="SyncWaitOutcome.Aborted"/> when the source rejected one of them
-    /// after it was logged; <see cref="SyncWaitOutcome.TimedOut"/> when <paramref name="timeout"/> passed first.</returns>
+    /// when a store rejected one of them (or a compensating change of them); <see cref="SyncWaitOutcome.Compensated"/> when
+    /// a store rejected one of them and it was undone in every store; <see cref="SyncWaitOutcome.Aborted"/> when the
+    /// source rejected one of them after it was logged; <see cref="SyncWaitOutcome.TimedOut"/> when
+    /// <paramref name="timeout"/> passed first.</returns>
     ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// As <see cref="WaitForSyncAsync"/>, returning with the outcome the compensations of the ticket's writes: which store
+    /// rejected which key and why, and whether the write was undone (<see cref="CompensationState.Compensated"/>) or
+    /// replaced by a newer write first (<see cref="CompensationState.Superseded"/>).
+    /// </summary>
+    ValueTask<SyncWaitResult> WaitForSyncResultAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Lists compensations (writes a replica rejected under <see cref="ReplicaRejectionPolicy.Compensate"/>), newest first,
+    /// optionally for one collection. They are kept for <see cref="Configuration.LogRetentionOptions.DeadLetterRetention"/>.
+    /// </summary>
+    /// <returns>The compensations; empty when the change log keeps none.</returns>
+    ValueTask<IReadOnlyList<CompensationRecord>> GetCompensationsAsync(string? collection = null, int maxCount = 1000, CancellationToken cancellationToken = default);
 
     /// <summary>
     /// The sync status of one entity in every store. Once the key's entries have been truncated from the log (every store
@@ -90,7 +137,20 @@ public enum SyncWaitOutcome
     /// source outage and rejected when it was retried); those changes were applied nowhere.
     /// </summary>
     Aborted = 3,
+
+    /// <summary>
+    /// A replica rejected at least one of the changes for good and, under <see cref="ReplicaRejectionPolicy.Compensate"/>,
+    /// it was undone in every store: a compensating change restored the prior state everywhere, or a newer write had
+    /// already replaced it (see <see cref="SyncWaitResult.Compensations"/>). The other changes were applied.
+    /// </summary>
+    Compensated = 4,
 }
+
+/// <summary>The result of <see cref="ISyncManager.WaitForSyncResultAsync"/>.</summary>
+/// <param name="Outcome">The outcome, as <see cref="ISyncManager.WaitForSyncAsync"/> reports it.</param>
+/// <param name="Compensations">The compensations of the ticket's writes (store, key, reason, how they were resolved);
+/// empty when none was rejected. With <see cref="SyncWaitOutcome.TimedOut"/>, those known so far.</param>
+public sealed record SyncWaitResult(SyncWaitOutcome Outcome, IReadOnlyList<CompensationRecord> Compensations);
 
 /// <summary>Where a store stands for one entity.</summary>
 public enum StoreSyncState
@@ -112,6 +172,12 @@ public enum StoreSyncState
     /// it applies nothing until then.
     /// </summary>
     NeedsRebuild = 4,
+
+    /// <summary>
+    /// The store rejected the key's latest write for good and the write is being undone everywhere
+    /// (<see cref="ReplicaRejectionPolicy.Compensate"/>); see the reason and <see cref="EntitySyncStatus.Compensation"/>.
+    /// </summary>
+    Compensating = 5,
 }
 
 /// <summary>The status of one entity in one store.</summary>
@@ -128,6 +194,12 @@ public sealed record StoreEntityStatus(string Store, StoreSyncState State, long 
 /// <param name="Stores">One entry per store, source first.</param>
 public sealed record EntitySyncStatus(EntityKey Key, long? LastLsn, HlcTimestamp? Version, IReadOnlyList<StoreEntityStatus> Stores)
 {
+    /// <summary>
+    /// The key's latest compensation still on record (a write a replica rejected under
+    /// <see cref="ReplicaRejectionPolicy.Compensate"/>: which store, why, and how it was undone), or null.
+    /// </summary>
+    public CompensationRecord? Compensation { get; init; }
+
     /// <summary>True when every store is <see cref="StoreSyncState.Synced"/>.</summary>
     public bool IsSynced
     {
@@ -223,6 +295,14 @@ public enum SyncEventKind
 
     /// <summary>A replica that needed a rebuild was backfilled and checked clean; its dispatcher runs again.</summary>
     Rebuilt = 11,
+
+    /// <summary>
+    /// A write a replica rejected under <see cref="ReplicaRejectionPolicy.Compensate"/> was resolved: undone by a compensating
+    /// change (<see cref="SyncEvent.FirstLsn"/> is the write, <see cref="SyncEvent.LastLsn"/> the compensating change), or
+    /// superseded by a newer write (<see cref="SyncEvent.LastLsn"/> equals the write's). <see cref="SyncEvent.Store"/> is the
+    /// store that rejected it; <see cref="SyncEvent.Message"/> says what was undone and why.
+    /// </summary>
+    Compensated = 13,
 }
 
 /// <summary>An engine event.</summary>

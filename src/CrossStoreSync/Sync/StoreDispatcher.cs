@@ -44,8 +44,22 @@ internal sealed partial class StoreDispatcher
     private volatile bool _released;
     private volatile bool _needsRebuild;
 
-    public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger)
+    private readonly ICompensationLog? _compensations;
+    private readonly Action<string, CompensationRecord, string>? _compensationRequested;
+
+    /// <param name="store">The replica.</param>
+    /// <param name="log">The change log.</param>
+    /// <param name="options">The engine's options.</param>
+    /// <param name="time">The clock.</param>
+    /// <param name="metrics">The instruments.</param>
+    /// <param name="events">The event stream.</param>
+    /// <param name="logger">The logger.</param>
+    /// <param name="compensationRequested">Told (store, record, reason) when a rejection became a durable compensation
+    /// request instead of a dead letter; null where nothing compensates (benchmarks).</param>
+    public StoreDispatcher(ISyncStore store, IChangeLog log, CrossStoreSyncOptions options, TimeProvider time, SyncMetrics metrics, EventHub events, ILogger logger, Action<string, CompensationRecord, string>? compensationRequested = null)
     {
+        _compensations = compensationRequested is null ? null : log as ICompensationLog;
+        _compensationRequested = compensationRequested;
         _store = store;
         _log = log;
         _options = options;
@@ -387,7 +401,7 @@ internal sealed partial class StoreDispatcher
             var (routed, problem) = await route.RouteAsync(change, cancellationToken).ConfigureAwait(false);
             if (routed is null)
             {
-                await DeadLetterAsync(_chosen[i], new SyncStoreException($"Route of '{change.Key}' to collection '{route.TargetCollection}': {problem}", false, Name, change.Key, "route"), cancellationToken).ConfigureAwait(false);
+                await RejectAsync(_chosen[i], new SyncStoreException($"Route of {SafeText.Quote(change.Key)} to collection {SafeText.Quote(route.TargetCollection)}: {problem}", false, Name, change.Key, "route"), cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -430,7 +444,7 @@ internal sealed partial class StoreDispatcher
     {
         if (_changes.Count == 1)
         {
-            await DeadLetterAsync(_chosen[0], batchError, cancellationToken).ConfigureAwait(false);
+            await RejectAsync(_chosen[0], batchError, cancellationToken).ConfigureAwait(false);
             return;
         }
 
@@ -445,7 +459,7 @@ internal sealed partial class StoreDispatcher
             }
             catch (Exception ex) when (!TransientErrors.IsCallerCancellation(ex, cancellationToken))
             {
-                await DeadLetterAsync(_chosen[i], ex, cancellationToken).ConfigureAwait(false);
+                await RejectAsync(_chosen[i], ex, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -457,12 +471,24 @@ internal sealed partial class StoreDispatcher
         }
     }
 
-    private async Task DeadLetterAsync(LogRecord record, Exception error, CancellationToken cancellationToken)
+    /// <summary>
+    /// A change the store rejected for good: when it is a compensable write, the log records the request to compensate
+    /// it (durably, before the cursor moves past it); otherwise it is dead-lettered. Either way the rest of the batch
+    /// goes on.
+    /// </summary>
+    private async Task RejectAsync(LogRecord record, Exception error, CancellationToken cancellationToken)
     {
         var reason = $"{error.GetType().Name}: {error.Message}";
+        if (_compensations is not null
+            && await _compensations.RequestCompensationAsync(record.Change.Key, record.Change.Version, Name, reason, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false) is { } request)
+        {
+            _compensationRequested!(Name, request, reason);
+            return;
+        }
+
         await _log.AddDeadLetterAsync(Name, record, reason, _time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
         _metrics.DeadLetters.Add(1, _tag);
-        SyncLog.DeadLettered(_logger, Name, record.Change.Key.ToString(), record.Lsn, reason);
+        SyncLog.DeadLettered(_logger, Name, SafeText.Quote(record.Change.Key), record.Lsn, SafeText.Quote(reason, 1000));
         _events.Publish(new SyncEvent(SyncEventKind.DeadLettered, Name, record.Lsn, record.Lsn, 1, record.Change.Key, reason, 0, _time.GetUtcNow()));
     }
 }

@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using CrossStoreSync.Log;
 using CrossStoreSync.Stores;
 
@@ -23,7 +25,7 @@ internal sealed class StoreTopology
 
             if (!names.Add(store.Name))
             {
-                throw new InvalidOperationException($"Two stores are named '{store.Name}'; store names key cursors and dead letters and must be unique.");
+                throw new InvalidOperationException($"Two stores are named {SafeText.Quote(store.Name)}; store names key cursors and dead letters and must be unique.");
             }
         }
 
@@ -31,7 +33,7 @@ internal sealed class StoreTopology
         {
             if (ReferenceEquals(replica, source))
             {
-                throw new InvalidOperationException($"Store '{source.Name}' is registered both as the source of truth and as a replica.");
+                throw new InvalidOperationException($"Store {SafeText.Quote(source.Name)} is registered both as the source of truth and as a replica.");
             }
         }
     }

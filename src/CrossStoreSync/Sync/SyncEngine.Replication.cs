@@ -28,7 +28,7 @@ internal sealed partial class SyncEngine : IReplicationWriter
     {
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         return Topology.Coupled as IReplicationLog ?? throw new ReplicationNotSupportedException(
-            $"Replication between nodes needs a change log that commits with its source of truth and keeps causal histories (UseSqlite or UsePostgreSql); the configured log is {Topology.Log.GetType().Name} with source '{Topology.Source.Name}'.");
+            $"Replication between nodes needs a change log that commits with its source of truth and keeps causal histories (UseSqlite or UsePostgreSql); the configured log is {Topology.Log.GetType().Name} with source {SafeText.Quote(Topology.Source.Name)}.");
     }
 
     public ValueTask WaitForHeadAsync(long afterLsn, CancellationToken cancellationToken = default) =>
@@ -98,7 +98,7 @@ internal sealed partial class SyncEngine : IReplicationWriter
         foreach (var conflict in result.Conflicts)
         {
             _metrics.RecordConflict(conflict.Key.Collection, conflict.Resolution);
-            SyncLog.ConflictDetected(_logger, conflict.Key.ToString(), conflict.PeerNodeId, conflict.Loser.Version.ToString(), conflict.Winner.ToString(), conflict.Resolution);
+            SyncLog.ConflictDetected(_logger, SafeText.Quote(conflict.Key), conflict.PeerNodeId, conflict.Loser.Version.ToString(), conflict.Winner.ToString(), conflict.Resolution);
             _events.Publish(new SyncEvent(
                 SyncEventKind.ConflictDetected,
                 Topology.Source.Name,
@@ -141,30 +141,30 @@ internal sealed partial class SyncEngine : IReplicationWriter
             catch (ArgumentException ex)
             {
                 var reason = _options.TryGetCollection(key.IsDefault ? string.Empty : key.Collection, out _) || key.IsDefault ? ReplicationRejectReason.Invalid : ReplicationRejectReason.Collection;
-                throw new ReplicationRejectedException($"State {i} from node {batch.FromNode} ({DescribeKey(key)}) is invalid: {ex.Message}", reason, batch.FromNode, i, key.IsDefault ? null : key, ex);
+                throw new ReplicationRejectedException($"State {i} from node {batch.FromNode} ({DescribeKey(key)}) is invalid: {SafeText.Text(ex.Message)}", reason, batch.FromNode, i, key.IsDefault ? null : key, ex);
             }
 
             if (batch.AllowCollection is { } allow && !allow(key.Collection))
             {
-                throw new ReplicationRejectedException($"Node {batch.FromNode} sent '{key}', but collection '{key.Collection}' is not exchanged with it.", ReplicationRejectReason.Collection, batch.FromNode, i, key);
+                throw new ReplicationRejectedException($"Node {batch.FromNode} sent {SafeText.Quote(key)}, but collection {SafeText.Quote(key.Collection)} is not exchanged with it.", ReplicationRejectReason.Collection, batch.FromNode, i, key);
             }
 
             var expected = change.Entity is { } e ? EntityEncoding.ComputeContentHash(e) : UInt128.Zero;
             if (expected != change.ContentHash)
             {
-                throw new ReplicationRejectedException($"State {i} from node {batch.FromNode} ('{key}') carries content hash {change.ContentHash:X32}, but its content hashes to {expected:X32}.", ReplicationRejectReason.Hash, batch.FromNode, i, key);
+                throw new ReplicationRejectedException($"State {i} from node {batch.FromNode} ({SafeText.Quote(key)}) carries content hash {change.ContentHash:X32}, but its content hashes to {expected:X32}.", ReplicationRejectReason.Hash, batch.FromNode, i, key);
             }
 
             var version = change.Version;
             if (version == HlcTimestamp.Zero || !state.History.Covers(version) || state.History[version.NodeId] != version || !HistoryAtMost(state.History, version))
             {
-                throw new ReplicationRejectedException($"State {i} from node {batch.FromNode} ('{key}') has version {version} and history {state.History}: a history must hold the state's own version as its newest entry.", ReplicationRejectReason.History, batch.FromNode, i, key);
+                throw new ReplicationRejectedException($"State {i} from node {batch.FromNode} ({SafeText.Quote(key)}) has version {version} and history {state.History}: a history must hold the state's own version as its newest entry.", ReplicationRejectReason.History, batch.FromNode, i, key);
             }
 
             if (version.WallTimeMs > horizonMs)
             {
                 throw new ReplicationRejectedException(
-                    $"State {i} from node {batch.FromNode} ('{key}') has version {version}, {version.WallTimeMs - (horizonMs - (long)batch.MaxClockAhead.TotalMilliseconds)} ms ahead of this node's clock; at most {batch.MaxClockAhead.TotalMilliseconds:0} ms are allowed.",
+                    $"State {i} from node {batch.FromNode} ({SafeText.Quote(key)}) has version {version}, {version.WallTimeMs - (horizonMs - (long)batch.MaxClockAhead.TotalMilliseconds)} ms ahead of this node's clock; at most {batch.MaxClockAhead.TotalMilliseconds:0} ms are allowed.",
                     ReplicationRejectReason.ClockAhead,
                     batch.FromNode,
                     i,
@@ -173,7 +173,7 @@ internal sealed partial class SyncEngine : IReplicationWriter
 
             if (!keys.Add(key))
             {
-                throw new ReplicationRejectedException($"Key '{key}' appears twice in the batch from node {batch.FromNode} (again at {i}).", ReplicationRejectReason.DuplicateKey, batch.FromNode, i, key);
+                throw new ReplicationRejectedException($"Key {SafeText.Quote(key)} appears twice in the batch from node {batch.FromNode} (again at {i}).", ReplicationRejectReason.DuplicateKey, batch.FromNode, i, key);
             }
 
             newest = version > newest ? version : newest;
@@ -195,7 +195,7 @@ internal sealed partial class SyncEngine : IReplicationWriter
         return true;
     }
 
-    private static string DescribeKey(EntityKey key) => key.IsDefault ? "no key" : $"'{key}'";
+    private static string DescribeKey(EntityKey key) => key.IsDefault ? "no key" : SafeText.Quote(key);
 
     /// <summary>Validates what a resolver merged, like a local write, so a resolver cannot store what a write could not.</summary>
     private sealed class ValidatingResolver(IConflictResolver inner, Validation.EntityValidator validator) : IConflictResolver

@@ -6,38 +6,101 @@ namespace CrossStoreSync.Sync;
 
 internal sealed partial class SyncEngine
 {
-    public async ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default)
+    public async ValueTask<SyncWaitOutcome> WaitForSyncAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        (await WaitForSyncResultAsync(ticket, timeout, cancellationToken).ConfigureAwait(false)).Outcome;
+
+    public async ValueTask<SyncWaitResult> WaitForSyncResultAsync(SyncTicket ticket, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(timeout, TimeSpan.Zero);
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
         using var timeoutSource = new CancellationTokenSource(timeout, _time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutSource.Token);
+        IReadOnlyList<CompensationRecord> compensations = [];
         try
         {
-            foreach (var dispatcher in _dispatchers)
+            await WaitForDispatchersAsync(ticket.Lsns.Last, linked.Token).ConfigureAwait(false);
+            if (_dispatchers.Length == 0)
             {
-                await dispatcher.Cursor.WaitForAsync(ticket.Lsns.Last, linked.Token).ConfigureAwait(false);
+                return new SyncWaitResult(SyncWaitOutcome.Synced, []);
+            }
+
+            // Every dispatcher is past the ticket, so each of its entries is decided: count the committed ones; an
+            // entry that is not committed was aborted by the source (after a pending write was retried and rejected).
+            if (await CountAbortedAsync(ticket.Lsns, cancellationToken).ConfigureAwait(false) > 0)
+            {
+                return new SyncWaitResult(SyncWaitOutcome.Aborted, []);
+            }
+
+            if (Topology.Log is ICompensationLog log)
+            {
+                compensations = await WaitForCompensationsAsync(log, ticket.Lsns, linked.Token, list => compensations = list).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return SyncWaitOutcome.TimedOut;
-        }
-
-        if (_dispatchers.Length == 0)
-        {
-            return SyncWaitOutcome.Synced;
-        }
-
-        // Every dispatcher is past the ticket, so each of its entries is decided: count the committed ones; an
-        // entry that is not committed was aborted by the source (after a pending write was retried and rejected).
-        if (await CountAbortedAsync(ticket.Lsns, cancellationToken).ConfigureAwait(false) > 0)
-        {
-            return SyncWaitOutcome.Aborted;
+            return new SyncWaitResult(SyncWaitOutcome.TimedOut, compensations);
         }
 
         var deadLetters = await Topology.Log.CountDeadLettersAsync(ticket.Lsns, cancellationToken).ConfigureAwait(false);
-        return deadLetters == 0 ? SyncWaitOutcome.Synced : SyncWaitOutcome.DeadLettered;
+        foreach (var compensation in compensations)
+        {
+            // A replica may reject the compensating change too (then it is dead-lettered: compensations do not cascade).
+            if (compensation.CompensationLsn is { } lsn && (lsn < ticket.Lsns.First || lsn > ticket.Lsns.Last))
+            {
+                deadLetters += await Topology.Log.CountDeadLettersAsync(new LsnRange(lsn, lsn), cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        var outcome = deadLetters > 0 ? SyncWaitOutcome.DeadLettered
+            : compensations.Count > 0 ? SyncWaitOutcome.Compensated
+            : SyncWaitOutcome.Synced;
+        return new SyncWaitResult(outcome, compensations);
+    }
+
+    private async Task WaitForDispatchersAsync(long lsn, CancellationToken cancellationToken)
+    {
+        foreach (var dispatcher in _dispatchers)
+        {
+            await dispatcher.Cursor.WaitForAsync(lsn, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits until every compensation of the range is resolved and every compensating change written for it has been
+    /// applied by every store, so <see cref="SyncWaitOutcome.Compensated"/> means "undone everywhere". Requests resolved by
+    /// another process sharing the log are seen by reading the log again every poll interval.
+    /// </summary>
+    private async Task<IReadOnlyList<CompensationRecord>> WaitForCompensationsAsync(ICompensationLog log, LsnRange lsns, CancellationToken cancellationToken, Action<IReadOnlyList<CompensationRecord>> seen)
+    {
+        while (true)
+        {
+            var resolvedBefore = CompensationsResolved.Value;
+            var records = await log.ListCompensationsAsync(new CompensationQuery((int)Math.Min(lsns.Count, 100_000)) { Lsns = lsns }, cancellationToken).ConfigureAwait(false);
+            seen(records);
+            if (!records.Any(r => r.State == CompensationState.Requested))
+            {
+                foreach (var record in records)
+                {
+                    if (record.CompensationLsn is { } lsn && record.State == CompensationState.Compensated)
+                    {
+                        await WaitForDispatchersAsync(lsn, cancellationToken).ConfigureAwait(false);
+                    }
+                }
+
+                return records;
+            }
+
+            using var poll = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            poll.CancelAfter(_options.PollInterval);
+            try
+            {
+                await CompensationsResolved.WaitForAsync(resolvedBefore + 1, poll.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // A poll interval passed: read the log again.
+            }
+        }
     }
 
     /// <summary>
@@ -74,6 +137,9 @@ internal sealed partial class SyncEngine
             version = digests.Count == 1 ? digests[0].Version : null;
         }
 
+        var compensation = topology.Log is ICompensationLog compensations
+            ? (await compensations.ListCompensationsAsync(new CompensationQuery(1) { Key = key, NewestFirst = true }, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
+            : null;
         var stores = new List<StoreEntityStatus>(_dispatchers.Length + 1);
         var sourceState = last?.State switch
         {
@@ -88,6 +154,11 @@ internal sealed partial class SyncEngine
             if (dispatcher.NeedsRebuild)
             {
                 stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.NeedsRebuild, cursor, GetRebuildMark(dispatcher.Name)?.Reason));
+            }
+            else if (compensation is { State: CompensationState.Requested } && compensation.Store == dispatcher.Name)
+            {
+                // It rejected the key's write and holds the prior state; the compensating change is on its way.
+                stores.Add(new StoreEntityStatus(dispatcher.Name, StoreSyncState.Compensating, cursor, compensation.Reason));
             }
             else if (last?.State == LogEntryState.Aborted)
             {
@@ -112,7 +183,7 @@ internal sealed partial class SyncEngine
             }
         }
 
-        return new EntitySyncStatus(key, last?.Lsn, version, stores);
+        return new EntitySyncStatus(key, last?.Lsn, version, stores) { Compensation = compensation };
     }
 
     public async ValueTask<IReadOnlyList<StoreStatistics>> GetStatisticsAsync(CancellationToken cancellationToken = default)

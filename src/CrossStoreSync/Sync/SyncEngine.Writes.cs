@@ -8,14 +8,33 @@ namespace CrossStoreSync.Sync;
 
 internal sealed partial class SyncEngine
 {
-    public async ValueTask<SyncTicket> WriteAsync(SyncEntity entity, CancellationToken cancellationToken = default)
+    public ValueTask<SyncTicket> WriteAsync(SyncEntity entity, CancellationToken cancellationToken = default) =>
+        WriteCoreAsync(entity, null, cancellationToken);
+
+    public ValueTask<SyncTicket> WriteAsync(SyncEntity entity, WriteOptions options, CancellationToken cancellationToken = default) =>
+        WriteCoreAsync(entity, CheckOptions(options), cancellationToken);
+
+    public ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, CancellationToken cancellationToken = default) =>
+        WriteBatchCoreAsync(entities, null, cancellationToken);
+
+    public ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, WriteOptions options, CancellationToken cancellationToken = default) =>
+        WriteBatchCoreAsync(entities, CheckOptions(options), cancellationToken);
+
+    public ValueTask<SyncTicket> DeleteAsync(EntityKey key, CancellationToken cancellationToken = default) =>
+        DeleteCoreAsync(key, null, cancellationToken);
+
+    public ValueTask<SyncTicket> DeleteAsync(EntityKey key, WriteOptions options, CancellationToken cancellationToken = default) =>
+        DeleteCoreAsync(key, CheckOptions(options), cancellationToken);
+
+    private async ValueTask<SyncTicket> WriteCoreAsync(SyncEntity entity, ReplicaRejectionPolicy? policy, CancellationToken cancellationToken)
     {
         _validator.Validate(entity, nameof(entity));
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        return await CommitAsync([EntityChange.Upsert(entity, _clock.Now())], cancellationToken).ConfigureAwait(false);
+        EntityChange[] changes = [EntityChange.Upsert(entity, _clock.Now())];
+        return await CommitAsync(changes, null, restampable: true, Compensable(changes, policy), cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask<SyncTicket> WriteBatchAsync(IReadOnlyList<SyncEntity> entities, CancellationToken cancellationToken = default)
+    private async ValueTask<SyncTicket> WriteBatchCoreAsync(IReadOnlyList<SyncEntity> entities, ReplicaRejectionPolicy? policy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(entities);
         CheckBatchSize(entities.Count, "batch", "entities", "The batch is empty; pass at least one entity.", nameof(entities));
@@ -26,7 +45,7 @@ internal sealed partial class SyncEngine
             _validator.Validate(entities[i], $"{nameof(entities)}[{i}]");
             if (!keys.Add(entities[i].Key))
             {
-                throw new ArgumentException($"Key '{entities[i].Key}' appears more than once in the batch (again at index {i}); keys in a batch must be distinct.", $"{nameof(entities)}[{i}]");
+                throw new ArgumentException($"Key {SafeText.Quote(entities[i].Key)} appears more than once in the batch (again at index {i}); keys in a batch must be distinct.", $"{nameof(entities)}[{i}]");
             }
         }
 
@@ -37,14 +56,52 @@ internal sealed partial class SyncEngine
             changes[i] = EntityChange.Upsert(entities[i], _clock.Now());
         }
 
-        return await CommitAsync(changes, cancellationToken).ConfigureAwait(false);
+        return await CommitAsync(changes, null, restampable: true, Compensable(changes, policy), cancellationToken).ConfigureAwait(false);
     }
 
-    public async ValueTask<SyncTicket> DeleteAsync(EntityKey key, CancellationToken cancellationToken = default)
+    private async ValueTask<SyncTicket> DeleteCoreAsync(EntityKey key, ReplicaRejectionPolicy? policy, CancellationToken cancellationToken)
     {
         _validator.ValidateKey(key, nameof(key));
         await EnsureStartedAsync(cancellationToken).ConfigureAwait(false);
-        return await CommitAsync([EntityChange.Delete(key, _clock.Now())], cancellationToken).ConfigureAwait(false);
+        EntityChange[] changes = [EntityChange.Delete(key, _clock.Now())];
+        return await CommitAsync(changes, null, restampable: true, Compensable(changes, policy), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static ReplicaRejectionPolicy? CheckOptions(WriteOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (options.OnReplicaRejection is { } policy && !Enum.IsDefined(policy))
+        {
+            throw new ArgumentException($"WriteOptions.OnReplicaRejection is {(int)policy}; it must be DeadLetter or Compensate (or null for the collection's policy).", nameof(options));
+        }
+
+        return options.OnReplicaRejection;
+    }
+
+    /// <summary>
+    /// Which changes a replica's rejection compensates: the write's override, else each collection's policy. Null when
+    /// none, so writes under the default policy take exactly the path they always took.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Compensation is asked for but the change log cannot keep prior states.</exception>
+    private bool[]? Compensable(EntityChange[] changes, ReplicaRejectionPolicy? policy)
+    {
+        bool[]? flags = null;
+        for (var i = 0; i < changes.Length; i++)
+        {
+            _options.TryGetCollection(changes[i].Key.Collection, out var collection);
+            if ((policy ?? collection.OnReplicaRejection) == ReplicaRejectionPolicy.Compensate)
+            {
+                flags ??= new bool[changes.Length];
+                flags[i] = true;
+            }
+        }
+
+        if (flags is not null)
+        {
+            EnsureCompensationSupported(Topology, "the write asks for ReplicaRejectionPolicy.Compensate");
+        }
+
+        return flags;
     }
 
     /// <summary>
@@ -83,7 +140,7 @@ internal sealed partial class SyncEngine
 
             if (!keys.Add(change.Key))
             {
-                throw new ArgumentException($"Key '{change.Key}' appears more than once in the feed batch (again at index {i}); coalesce the batch first.", $"{nameof(changes)}[{i}]");
+                throw new ArgumentException($"Key {SafeText.Quote(change.Key)} appears more than once in the feed batch (again at index {i}); coalesce the batch first.", $"{nameof(changes)}[{i}]");
             }
         }
 
@@ -141,41 +198,42 @@ internal sealed partial class SyncEngine
         var feed = position.Feed;
         if (string.IsNullOrEmpty(feed) || feed.Length > 200)
         {
-            throw new ArgumentException($"The feed name '{feed}' must have 1 to 200 characters.", "position.Feed");
+            throw new ArgumentException($"The feed name {SafeText.Quote(feed)} must have 1 to 200 characters.", "position.Feed");
         }
 
         foreach (var c in feed)
         {
             if (!char.IsAsciiLetterOrDigit(c) && c is not ('_' or '-' or '.' or '/'))
             {
-                throw new ArgumentException($"The feed name '{feed}' has the character '{c}'; use letters, digits, '_', '-', '.' and '/'.", "position.Feed");
+                throw new ArgumentException($"The feed name {SafeText.Quote(feed)} has the character {SafeText.Quote(c.ToString())}; use letters, digits, '_', '-', '.' and '/'.", "position.Feed");
             }
         }
 
         ArgumentNullException.ThrowIfNull(position.Value, "position.Value");
     }
 
-    private ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, CancellationToken cancellationToken) =>
-        CommitAsync(changes, null, restampable: true, cancellationToken);
-
     private ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken) =>
-        CommitAsync(changes, checkpoint, restampable: true, cancellationToken);
+        CommitAsync(changes, checkpoint, restampable: true, compensable: null, cancellationToken);
+
+    private ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, CancellationToken cancellationToken) =>
+        CommitAsync(changes, checkpoint, restampable, compensable: null, cancellationToken);
 
     /// <param name="changes">The changes; with a replication log, elements may be replaced by restamped ones.</param>
     /// <param name="checkpoint">A checkpoint committed with them (coupled logs), or null.</param>
     /// <param name="restampable">True for writes whose version the clock issued just now (application and feed writes):
     /// a state received from another node in between may be newer, and the write then takes a new version on top of it.
     /// False for writes that carry a chosen version (repairs), which must lose to anything newer.</param>
+    /// <param name="compensable">Per change, whether a replica's rejection of it is compensated; null for none.</param>
     /// <param name="cancellationToken">Cancels the write before it is durable.</param>
-    private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, CancellationToken cancellationToken)
+    private async ValueTask<SyncTicket> CommitAsync(EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, bool[]? compensable, CancellationToken cancellationToken)
     {
         var topology = Topology;
         using var activity = SyncTelemetry.ActivitySource.StartActivity("crossstoresync.write");
         activity?.SetTag("crossstoresync.changes", changes.Length);
         var started = _time.GetTimestamp();
         var range = topology.Coupled is { } coupled
-            ? await AppendCoupledAsync(coupled, changes, checkpoint, restampable, cancellationToken).ConfigureAwait(false)
-            : await AppendThenApplyAsync(topology, changes, cancellationToken).ConfigureAwait(false);
+            ? await AppendCoupledAsync(coupled, changes, checkpoint, restampable, compensable, cancellationToken).ConfigureAwait(false)
+            : await AppendThenApplyAsync(topology, changes, restampable, compensable, cancellationToken).ConfigureAwait(false);
 
         AdvanceHead(range.Last);
         WakeDispatchers();
@@ -194,11 +252,13 @@ internal sealed partial class SyncEngine
         return newest;
     }
 
-    private async ValueTask<LsnRange> AppendCoupledAsync(ISourceCoupledChangeLog coupled, EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, CancellationToken cancellationToken)
+    private async ValueTask<LsnRange> AppendCoupledAsync(ISourceCoupledChangeLog coupled, EntityChange[] changes, LogCheckpoint? checkpoint, bool restampable, bool[]? compensable, CancellationToken cancellationToken)
     {
         try
         {
-            var range = restampable && coupled is IReplicationLog replication
+            var range = compensable is not null
+                ? await ((ISourceCoupledCompensationLog)coupled).AppendAndApplyAsync(changes, compensable, checkpoint, RestampAbove, cancellationToken).ConfigureAwait(false)
+                : restampable && coupled is IReplicationLog replication
                 ? await replication.AppendAndApplyAsync(changes, checkpoint, Restamp, cancellationToken).ConfigureAwait(false)
                 : await coupled.AppendAndApplyAsync(changes, checkpoint, cancellationToken).ConfigureAwait(false);
             _metrics.Appended.Add(changes.Length);
@@ -211,10 +271,36 @@ internal sealed partial class SyncEngine
         }
     }
 
-    private async ValueTask<LsnRange> AppendThenApplyAsync(StoreTopology topology, EntityChange[] changes, CancellationToken cancellationToken)
+    private async ValueTask<LsnRange> AppendThenApplyAsync(StoreTopology topology, EntityChange[] changes, bool restampable, bool[]? compensable, CancellationToken cancellationToken)
+    {
+        if (topology.Log is not ICompensationLog compensations)
+        {
+            return await AppendThenApplyAsync(topology, changes, null, null, cancellationToken).ConfigureAwait(false);
+        }
+
+        // With a separate source the compensation's check ("does the source still hold the rejected write?") and its
+        // write cannot share a transaction with the source: writes of this process to the same keys are kept out of
+        // that window by the keys' locks, and take their versions inside them, so a write that waited for a compensation
+        // gets a version above the compensating change's.
+        using var locks = await _keyLocks.AcquireAsync(changes, cancellationToken).ConfigureAwait(false);
+        if (restampable)
+        {
+            for (var i = 0; i < changes.Length; i++)
+            {
+                changes[i] = Restamp(changes[i]);
+            }
+        }
+
+        var priors = compensable is null ? null : await ReadPriorsAsync(topology.Source, changes, compensable, cancellationToken).ConfigureAwait(false);
+        return await AppendThenApplyAsync(topology, changes, compensations, priors, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<LsnRange> AppendThenApplyAsync(StoreTopology topology, EntityChange[] changes, ICompensationLog? compensations, EntityChange?[]? priors, CancellationToken cancellationToken)
     {
         // Pending first: from here on the change is durable, and no replica reads past it until the source decides.
-        var range = await topology.Log.AppendAsync(changes, LogEntryState.Pending, cancellationToken).ConfigureAwait(false);
+        var range = priors is not null
+            ? await compensations!.AppendAsync(changes, LogEntryState.Pending, priors, cancellationToken).ConfigureAwait(false)
+            : await topology.Log.AppendAsync(changes, LogEntryState.Pending, cancellationToken).ConfigureAwait(false);
         _metrics.Appended.Add(changes.Length);
 
         // The head is the last appended LSN (as at start-up), so lag also counts entries that stay pending after a
@@ -237,7 +323,7 @@ internal sealed partial class SyncEngine
             _resolver!.HandedOver[range.First] = range;
             _resolverWake.Set();
             throw new SourceUnavailableException(
-                $"Source '{topology.Source.Name}' is unavailable; {range.Count} change(s) at LSN {range.First}..{range.Last} are logged as pending and will be applied when it recovers.",
+                $"Source {SafeText.Quote(topology.Source.Name)} is unavailable; {range.Count} change(s) at LSN {range.First}..{range.Last} are logged as pending and will be applied when it recovers.",
                 topology.Source.Name,
                 new SyncTicket(range, changes[^1].Version),
                 ex);
@@ -250,10 +336,10 @@ internal sealed partial class SyncEngine
     private SyncWriteRejectedException Rejected(string store, EntityChange[] changes, Exception ex)
     {
         _metrics.WritesRejected.Add(changes.Length);
-        SyncLog.WriteRejected(_logger, store, changes.Length, changes[0].Key.ToString(), ex);
+        SyncLog.WriteRejected(_logger, store, changes.Length, SafeText.Quote(changes[0].Key), ex);
         Activity.Current?.SetStatus(ActivityStatusCode.Error, ex.Message);
         _events.Publish(new SyncEvent(SyncEventKind.Aborted, store, 0, 0, changes.Length, changes[0].Key, ex.Message, 0, _time.GetUtcNow()));
-        var what = changes.Length == 1 ? $"'{changes[0].Key}'" : $"a batch of {changes.Length} starting with '{changes[0].Key}'";
-        return new SyncWriteRejectedException($"Source '{store}' rejected the write of {what}: {ex.Message}", store, changes[0].Key, ex);
+        var what = changes.Length == 1 ? SafeText.Quote(changes[0].Key) : $"a batch of {changes.Length} starting with {SafeText.Quote(changes[0].Key)}";
+        return new SyncWriteRejectedException($"Source {SafeText.Quote(store)} rejected the write of {what}: {SafeText.Text(ex.Message)}", store, changes[0].Key, ex);
     }
 }

@@ -1,4 +1,6 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Errors;
+using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Telemetry;
 using CrossStoreSync.Validation;
@@ -110,6 +112,13 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             _sourcePipeline = ResiliencePipelines.ForSource(topology.Source.Name, _options, _time, _metrics, _logger);
             _resolver = new PendingResolver(topology, _sourcePipeline, _metrics, _logger) { StartupHead = Head };
             _topology = topology;
+            foreach (var collection in collections)
+            {
+                if (collection.OnReplicaRejection == ReplicaRejectionPolicy.Compensate)
+                {
+                    EnsureCompensationSupported(topology, $"collection {SafeText.Quote(collection.Name)} is configured with ReplicaRejectionPolicy.Compensate");
+                }
+            }
 
             // Entries left pending by a crashed writer are resolved before any replica is fed (DESIGN.md §3). An
             // inspecting engine leaves them to the processes that dispatch.
@@ -119,7 +128,7 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             }
 
             _dispatchers = topology.Replicas
-                .Select(r => new StoreDispatcher(r, topology.Log, _options, _time, _metrics, _events, _loggerFactory.CreateLogger("CrossStoreSync.Dispatcher")))
+                .Select(r => new StoreDispatcher(r, topology.Log, _options, _time, _metrics, _events, _loggerFactory.CreateLogger("CrossStoreSync.Dispatcher"), OnCompensationRequested))
                 .ToArray();
             foreach (var dispatcher in _dispatchers)
             {
@@ -137,6 +146,12 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
             if (topology.Coupled is null && _options.RunDispatchers)
             {
                 _loops.Add(Task.Run(() => ResolveLoopAsync(_stopping.Token), CancellationToken.None));
+            }
+
+            // Requests left by a crash between a rejection and its compensating write are resolved by the loop's first round.
+            if (topology.Log is ICompensationLog)
+            {
+                _loops.Add(Task.Run(() => CompensationLoopAsync(_stopping.Token), CancellationToken.None));
             }
 
             _started = true;
@@ -213,13 +228,13 @@ internal sealed partial class SyncEngine : ISyncManager, IChangeFeedWriter, IAsy
         if (!_transforms.TryGetValue(state.TransformName, out var transform))
         {
             throw new InvalidOperationException(
-                $"Store '{store}' routes collection '{state.SourceCollection}' to '{state.TargetCollection}' through transform '{state.TransformName}' (re-embedding '{state.MigrationId}'), but no transform of that name is registered. Register it with AddTransform on every start.");
+                $"Store {SafeText.Quote(store)} routes collection {SafeText.Quote(state.SourceCollection)} to {SafeText.Quote(state.TargetCollection)} through transform {SafeText.Quote(state.TransformName)} (re-embedding {SafeText.Quote(state.MigrationId)}), but no transform of that name is registered. Register it with AddTransform on every start.");
         }
 
         if (!_options.TryGetCollection(state.TargetCollection, out var target))
         {
             throw new InvalidOperationException(
-                $"Store '{store}' routes collection '{state.SourceCollection}' to '{state.TargetCollection}' (re-embedding '{state.MigrationId}'), which is not configured. Keep it declared with AddCollection.");
+                $"Store {SafeText.Quote(store)} routes collection {SafeText.Quote(state.SourceCollection)} to {SafeText.Quote(state.TargetCollection)} (re-embedding {SafeText.Quote(state.MigrationId)}), which is not configured. Keep it declared with AddCollection.");
         }
 
         return new CollectionRoute(state.SourceCollection, state.TargetCollection, target, state.TransformName, transform, state.KeepSource, state.MigrationId);

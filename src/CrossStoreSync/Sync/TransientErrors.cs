@@ -19,4 +19,21 @@ internal static class TransientErrors
 
     public static bool IsCallerCancellation(Exception exception, CancellationToken cancellationToken) =>
         exception is OperationCanceledException && cancellationToken.IsCancellationRequested;
+
+    /// <summary>
+    /// The back-off a store asked for (<see cref="SyncStoreException.RetryAfter"/>), looked for on the exception and its
+    /// causes (an adapter may wrap the store's own exception); null when there is none.
+    /// </summary>
+    public static TimeSpan? GetRetryAfter(Exception? exception)
+    {
+        for (var depth = 0; exception is not null && depth < 8; depth++, exception = exception.InnerException)
+        {
+            if (exception is SyncStoreException { RetryAfter: { } hint })
+            {
+                return hint < TimeSpan.Zero ? TimeSpan.Zero : hint;
+            }
+        }
+
+        return null;
+    }
 }

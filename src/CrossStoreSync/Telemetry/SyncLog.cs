@@ -2,7 +2,11 @@ using Microsoft.Extensions.Logging;
 
 namespace CrossStoreSync.Telemetry;
 
-/// <summary>The library's log messages, with stable event ids (1xxx engine, 2xxx dispatch, 3xxx recovery, 4xxx consistency, 5xxx migration, 6xxx retention).</summary>
+/// <summary>
+/// The library's log messages, with stable event ids (1xxx engine, 2xxx dispatch, 3xxx recovery, 4xxx consistency, 5xxx
+/// migration, 6xxx retention, 7xxx replication, 8xxx compensation and back-off hints). Values that quote user input
+/// (keys, reasons, server text) are passed through <see cref="Errors.SafeText.Quote(string?, int)"/> by the callers.
+/// </summary>
 internal static partial class SyncLog
 {
     [LoggerMessage(1000, LogLevel.Information, "CrossStoreSync started: source {Source}, replicas {Replicas}, log at LSN {LastLsn}.")]
@@ -123,4 +127,22 @@ internal static partial class SyncLog
 
     [LoggerMessage(6014, LogLevel.Information, "{Holder} no longer holds the change log back.")]
     public static partial void RetentionReleased(ILogger logger, string holder);
+
+    [LoggerMessage(8000, LogLevel.Warning, "Store {Store} rejected {Key} (LSN {Lsn}) permanently; the write will be compensated (undone in every store): {Reason}")]
+    public static partial void CompensationRequested(ILogger logger, string store, string key, long lsn, string reason);
+
+    [LoggerMessage(8001, LogLevel.Warning, "Compensated the {Change} of {Key} at LSN {Lsn} that store {Store} rejected: the change at LSN {CompensationLsn} restores {Restored} in every store. Reason: {Reason}")]
+    public static partial void Compensated(ILogger logger, string key, string change, long lsn, string store, long compensationLsn, string restored, string reason);
+
+    [LoggerMessage(8002, LogLevel.Information, "The {Change} of {Key} at LSN {Lsn} that store {Store} rejected is not compensated: the newer version {Newer} replaced it and stands in every store. Reason: {Reason}")]
+    public static partial void CompensationSuperseded(ILogger logger, string key, string change, long lsn, string store, string newer, string reason);
+
+    [LoggerMessage(8003, LogLevel.Error, "Compensation of {Key} (LSN {Lsn}, rejected by {Store}) failed: the source refused the compensating change. The write stays and is dead-lettered for that store.")]
+    public static partial void CompensationFailed(ILogger logger, string key, long lsn, string store, Exception exception);
+
+    [LoggerMessage(8004, LogLevel.Warning, "Requested compensations could not be processed yet; they stay in the change log and are retried.")]
+    public static partial void CompensationDeferred(ILogger logger, Exception exception);
+
+    [LoggerMessage(8100, LogLevel.Information, "Store {Store} asked to wait {RetryAfter} before retrying (attempt {Attempt}); waiting {Delay}.")]
+    public static partial void RetryAfterHonoured(ILogger logger, string store, TimeSpan retryAfter, int attempt, TimeSpan delay);
 }

@@ -45,6 +45,7 @@ internal sealed class SyncMetrics
         Truncated = Meter.CreateCounter<long>("crossstoresync.log.truncated", "{entry}", "Log entries removed by the retention task.");
         TombstonesPurged = Meter.CreateCounter<long>("crossstoresync.store.tombstones_purged", "{tombstone}", "Tombstones purged from a store after TombstoneRetention.");
         DeadLettersExpired = Meter.CreateCounter<long>("crossstoresync.dead_letters.expired", "{change}", "Dead letters removed after DeadLetterRetention, by store.");
+        Compensations = Meter.CreateCounter<long>("crossstoresync.compensations", "{change}", "Writes a replica rejected under ReplicaRejectionPolicy.Compensate, by rejecting store and outcome (compensated, superseded, failed).");
         Meter.CreateObservableGauge("crossstoresync.log.retained", ObserveRetainedEntries, "{entry}", "Entries the change log holds (at the last retention round).");
         Meter.CreateObservableGauge("crossstoresync.log.retained.size", ObserveRetainedBytes, "By", "Estimated bytes of the entries the change log holds (at the last retention round).");
         Meter.CreateObservableGauge("crossstoresync.retention.behind", ObserveHolders, "{entry}", "Entries between each store's, migration's or holder's position and the head, by holder.");
@@ -130,6 +131,9 @@ internal sealed class SyncMetrics
 
     /// <summary>Dead letters removed by retention; tag <c>store</c>.</summary>
     public Counter<long> DeadLettersExpired { get; }
+
+    /// <summary>Resolved compensations; tags <c>store</c> (the store that rejected the write) and <c>outcome</c>.</summary>
+    public Counter<long> Compensations { get; }
 
     public void SetLagSource(Func<IReadOnlyList<StoreLag>> source) => _lagSource = source;
 

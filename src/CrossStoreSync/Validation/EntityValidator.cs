@@ -1,3 +1,5 @@
+using CrossStoreSync.Errors;
+
 using System.Text.Json;
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Model;
@@ -21,7 +23,7 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
 
         if (!options.TryGetCollection(key.Collection, out _))
         {
-            throw new ArgumentException($"Collection '{key.Collection}' of '{key}' is not configured; declare it with CrossStoreSyncOptions.AddCollection.", paramName);
+            throw new ArgumentException($"Collection {SafeText.Quote(key.Collection)} of {SafeText.Quote(key)} is not configured; declare it with CrossStoreSyncOptions.AddCollection.", paramName);
         }
     }
 
@@ -34,7 +36,7 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
         var document = entity.Document.Span;
         if (document.Length > options.MaxDocumentBytes)
         {
-            throw new ArgumentException($"Document of '{entity.Key}' is {document.Length} bytes; the limit (CrossStoreSyncOptions.MaxDocumentBytes) is {options.MaxDocumentBytes}.", paramName + ".Document");
+            throw new ArgumentException($"Document of {SafeText.Quote(entity.Key)} is {document.Length} bytes; the limit (CrossStoreSyncOptions.MaxDocumentBytes) is {options.MaxDocumentBytes}.", paramName + ".Document");
         }
 
         ValidateJsonObject(document, entity.Key, paramName + ".Document", "Document");
@@ -44,19 +46,19 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
         {
             if (collection.VectorDimension is not { } dimension)
             {
-                throw new ArgumentException($"Vector of '{entity.Key}' has {vector.Length} components but collection '{collection.Name}' is configured without vectors.", paramName + ".Vector");
+                throw new ArgumentException($"Vector of {SafeText.Quote(entity.Key)} has {vector.Length} components but collection {SafeText.Quote(collection.Name)} is configured without vectors.", paramName + ".Vector");
             }
 
             if (vector.Length != dimension)
             {
-                throw new ArgumentException($"Vector of '{entity.Key}' has dimension {vector.Length}; collection '{collection.Name}' expects {dimension}.", paramName + ".Vector");
+                throw new ArgumentException($"Vector of {SafeText.Quote(entity.Key)} has dimension {vector.Length}; collection {SafeText.Quote(collection.Name)} expects {dimension}.", paramName + ".Vector");
             }
 
             for (var i = 0; i < vector.Length; i++)
             {
                 if (!float.IsFinite(vector[i]))
                 {
-                    throw new ArgumentException($"Vector of '{entity.Key}' has the non-finite value {vector[i]} at index {i}; every component must be finite.", paramName + ".Vector");
+                    throw new ArgumentException($"Vector of {SafeText.Quote(entity.Key)} has the non-finite value {vector[i]} at index {i}; every component must be finite.", paramName + ".Vector");
                 }
             }
         }
@@ -64,16 +66,16 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
         var edges = entity.Edges;
         if (edges.Count > options.MaxEdgesPerEntity)
         {
-            throw new ArgumentException($"'{entity.Key}' has {edges.Count} edges; the limit (CrossStoreSyncOptions.MaxEdgesPerEntity) is {options.MaxEdgesPerEntity}.", paramName + ".Edges");
+            throw new ArgumentException($"{SafeText.Quote(entity.Key)} has {edges.Count} edges; the limit (CrossStoreSyncOptions.MaxEdgesPerEntity) is {options.MaxEdgesPerEntity}.", paramName + ".Edges");
         }
 
         long total = document.Length + ((long)vector.Length * 4);
         for (var i = 0; i < edges.Count; i++)
         {
-            var edge = edges[i] ?? throw new ArgumentException($"Edge {i} of '{entity.Key}' is null.", paramName + ".Edges");
+            var edge = edges[i] ?? throw new ArgumentException($"Edge {i} of {SafeText.Quote(entity.Key)} is null.", paramName + ".Edges");
             if (edge.Target.IsDefault)
             {
-                throw new ArgumentException($"Edge {i} of '{entity.Key}' has a default target key.", paramName + ".Edges");
+                throw new ArgumentException($"Edge {i} of {SafeText.Quote(entity.Key)} has a default target key.", paramName + ".Edges");
             }
 
             if (!edge.Properties.IsEmpty)
@@ -86,7 +88,7 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
 
         if (total > options.MaxEntityBytes)
         {
-            throw new ArgumentException($"'{entity.Key}' is {total} bytes in all; the limit (CrossStoreSyncOptions.MaxEntityBytes) is {options.MaxEntityBytes}.", paramName);
+            throw new ArgumentException($"{SafeText.Quote(entity.Key)} is {total} bytes in all; the limit (CrossStoreSyncOptions.MaxEntityBytes) is {options.MaxEntityBytes}.", paramName);
         }
     }
 
@@ -94,13 +96,13 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
     {
         if (json.IsEmpty)
         {
-            throw new ArgumentException($"{what} of '{key}' is empty; it must be a JSON object.", paramName);
+            throw new ArgumentException($"{what} of {SafeText.Quote(key)} is empty; it must be a JSON object.", paramName);
         }
 
         // Utf8JsonReader does not check the bytes inside string tokens, and a store would reject or mangle them later.
         if (!System.Text.Unicode.Utf8.IsValid(json))
         {
-            throw new ArgumentException($"{what} of '{key}' is not valid JSON: invalid UTF-8 at byte {FirstInvalidUtf8(json)}.", paramName);
+            throw new ArgumentException($"{what} of {SafeText.Quote(key)} is not valid JSON: invalid UTF-8 at byte {FirstInvalidUtf8(json)}.", paramName);
         }
 
         var reader = new Utf8JsonReader(json, ReaderOptions);
@@ -108,19 +110,19 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                throw new ArgumentException($"{what} of '{key}' is a JSON {reader.TokenType}, not an object (starts with '{Preview(json)}').", paramName);
+                throw new ArgumentException($"{what} of {SafeText.Quote(key)} is a JSON {reader.TokenType}, not an object (starts with {Preview(json)}).", paramName);
             }
 
             // Skip walks the whole object, validating every token, without allocating.
             reader.Skip();
             if (reader.Read())
             {
-                throw new ArgumentException($"{what} of '{key}' has data after the JSON object at byte {reader.TokenStartIndex}.", paramName);
+                throw new ArgumentException($"{what} of {SafeText.Quote(key)} has data after the JSON object at byte {reader.TokenStartIndex}.", paramName);
             }
         }
         catch (JsonException ex)
         {
-            throw new ArgumentException($"{what} of '{key}' is not valid JSON: {ex.Message} (starts with '{Preview(json)}').", paramName, ex);
+            throw new ArgumentException($"{what} of {SafeText.Quote(key)} is not valid JSON: {SafeText.Text(ex.Message)} (starts with {Preview(json)}).", paramName, ex);
         }
     }
 
@@ -135,9 +137,6 @@ internal sealed class EntityValidator(CrossStoreSyncOptions options)
         return index;
     }
 
-    private static string Preview(ReadOnlySpan<byte> json)
-    {
-        var text = System.Text.Encoding.UTF8.GetString(json[..Math.Min(json.Length, 40)]);
-        return EntityKey.Describe(text);
-    }
+    /// <summary>The start of a document, quoted (a document is user input and may hold anything).</summary>
+    private static string Preview(ReadOnlySpan<byte> json) => SafeText.QuoteUtf8(json, 40);
 }

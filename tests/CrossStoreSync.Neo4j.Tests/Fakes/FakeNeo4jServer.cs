@@ -320,14 +320,23 @@ public sealed class FakeNeo4jFaults
     /// <summary>While true, every connection is dropped without an answer.</summary>
     public bool Down { get => _down; set => _down = value; }
 
-    /// <summary>The next <paramref name="count"/> requests get <paramref name="status"/>; with a Neo4j <paramref name="code"/> the body carries it.</summary>
-    public void Status(int status, int count = 1, string? code = null)
+    /// <summary>
+    /// The next <paramref name="count"/> requests get <paramref name="status"/>; with a Neo4j <paramref name="code"/> the
+    /// body carries it (and <paramref name="message"/>, default "Fake code"); with <paramref name="retryAfter"/>, a
+    /// <c>Retry-After</c> header in whole seconds.
+    /// </summary>
+    public void Status(int status, int count = 1, string? code = null, TimeSpan? retryAfter = null, string? message = null)
     {
         for (var i = 0; i < count; i++)
         {
             _queue.Enqueue(async context =>
             {
                 context.Response.StatusCode = status;
+                if (retryAfter is { } wait)
+                {
+                    context.Response.Headers.RetryAfter = ((int)Math.Ceiling(wait.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+
                 if (code is null)
                 {
                     context.Response.ContentType = "text/plain";
@@ -336,7 +345,7 @@ public sealed class FakeNeo4jFaults
                 }
 
                 context.Response.ContentType = "application/json";
-                await context.Response.WriteAsync(new JsonObject { ["errors"] = new JsonArray(new JsonObject { ["code"] = code, ["message"] = "Fake " + code }) }.ToJsonString());
+                await context.Response.WriteAsync(new JsonObject { ["errors"] = new JsonArray(new JsonObject { ["code"] = code, ["message"] = message ?? "Fake " + code }) }.ToJsonString());
             });
         }
     }

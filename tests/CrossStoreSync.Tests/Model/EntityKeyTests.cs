@@ -57,7 +57,9 @@ public sealed class EntityKeyTests
         Assert.Equal("id", ex.ParamName);
         Assert.Contains(codePoint, ex.Message, StringComparison.Ordinal);
         Assert.Contains($"index {index}", ex.Message, StringComparison.Ordinal);
-        Assert.Contains($"'{id}'", ex.Message, StringComparison.Ordinal);
+        // Quoted escaped, so that the id cannot break the line it is logged on.
+        Assert.Contains(global::CrossStoreSync.Errors.SafeText.Quote(id), ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(id, ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]

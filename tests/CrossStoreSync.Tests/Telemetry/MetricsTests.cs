@@ -41,6 +41,7 @@ public sealed class MetricsTests
         ["crossstoresync.dead_letters.stored"] = "{change}",
         ["crossstoresync.dead_letters.expired"] = "{change}",
         ["crossstoresync.store.needs_rebuild"] = "{store}",
+        ["crossstoresync.compensations"] = "{change}",
     };
 
     [Fact]
@@ -146,6 +147,36 @@ public sealed class MetricsTests
         Assert.Equal(SyncWaitOutcome.Synced, await engine.Manager.WaitForSyncAsync(repair.Ticket!.Value, TestEngine.Timeout));
         Assert.True((await checker.CheckAsync(Items.Collection)).IsConsistent);
         Assert.Equal(2, recorder.Count("crossstoresync.consistency.check.duration"));
+    }
+
+    [Fact]
+    public async Task Compensation_counter_reports_each_outcome_by_the_store_that_rejected_the_write()
+    {
+        await using var engine = await TestEngine.StartAsync(o => o.AddCollection(Items.Collection, Items.Dimension, onReplicaRejection: ReplicaRejectionPolicy.Compensate));
+        using var recorder = new MeasurementRecorder(engine.Services.GetRequiredService<SyncMetrics>().Meter);
+        engine.VectorFaults.RejectChanges(Sync.CompensationTests.Revision("c", 1));
+        engine.GraphFaults.RejectChanges(Sync.CompensationTests.Revision("s", 2));
+        await engine.WriteAndSyncAsync(Items.Entity("s", revision: 1));
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        engine.Engine.BeforeCompensate = async (record, ct) =>
+        {
+            if (record.Key == Items.Key("s"))
+            {
+                await release.Task.WaitAsync(ct);
+            }
+        };
+
+        var compensated = await engine.Manager.WriteAsync(Items.Entity("c"));
+        Assert.Equal(SyncWaitOutcome.Compensated, await engine.Manager.WaitForSyncAsync(compensated, TestEngine.Timeout));
+        var superseded = await engine.Manager.WriteAsync(Items.Entity("s", revision: 2));
+        await engine.WaitForReplicaAsync("graph", superseded.Lsns.Last);
+        await engine.WriteAndSyncAsync(Items.Entity("s", revision: 3));
+        release.SetResult();
+        Assert.Equal(SyncWaitOutcome.Compensated, await engine.Manager.WaitForSyncAsync(superseded, TestEngine.Timeout));
+
+        Assert.Equal(1, recorder.Sum("crossstoresync.compensations", "vectors", ("outcome", "compensated")));
+        Assert.Equal(1, recorder.Sum("crossstoresync.compensations", "graph", ("outcome", "superseded")));
+        Assert.Equal(0, recorder.Sum("crossstoresync.store.dead_letters", "vectors"));
     }
 
     [Fact]
