@@ -67,6 +67,11 @@ read -r passed failed skipped < <(awk '
   /^[[:space:]]+Failed:[[:space:]]+[0-9]+[[:space:]]*$/  { f += $2 }
   /^[[:space:]]+Skipped:[[:space:]]+[0-9]+[[:space:]]*$/ { s += $2 }
   END { printf "%d %d %d\n", p, f, s }' "$log")
+# Name the failed tests again at the end, where a CI log that keeps only its tail still shows them.
+if [ "$failed" -ne 0 ]; then
+  echo "Failed tests:"
+  grep -E '^[[:space:]]+Failed [A-Za-z]' "$log" | sed -E 's/^[[:space:]]+/  /' | sort -u || true
+fi
 rm -f "$log"
 
 echo "${passed} passed, ${failed} failed, ${skipped} skipped"

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Http.Json;
 using System.Text;
+using System.Text.Json;
 using static CrossStoreSync.Peering.Tests.Notes;
 
 namespace CrossStoreSync.Peering.Tests;
@@ -136,6 +137,22 @@ public sealed class SecurityTests : IAsyncLifetime
         var status = await WaitForErrorAsync(impostor, 1, PeerErrorCode.UnknownKey);
         Assert.Contains("401", status.LastError, StringComparison.Ordinal);
         Assert.Equal(0, await impostor.HeadAsync());
+    }
+
+    [Fact]
+    public async Task Text_sent_by_a_stranger_is_escaped_in_the_refusal_so_it_cannot_forge_log_lines()
+    {
+        await _cluster.StartAsync(1);
+        using var http = new HttpClient();
+        var forged = "css-peer/9\n2030-01-01 ERROR forged\u001b[31m";
+        var hello = new { protocol = forged, node = 2, key = PeerKeys.Generate().PublicKey, nonce = Convert.ToBase64String(new byte[32]), time = 0L };
+        using var answer = await http.PostAsJsonAsync(new Uri($"http://127.0.0.1:{_cluster[1].Port}/crossstoresync/peering/v1/hello"), hello);
+        Assert.Equal(HttpStatusCode.BadRequest, answer.StatusCode);
+        var body = await answer.Content.ReadFromJsonAsync<JsonElement>();
+        var message = body.GetProperty("message").GetString()!;
+        Assert.Contains(@"'css-peer/9\n2030-01-01 ERROR forged\e[31m'", message, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', message);
+        Assert.DoesNotContain('\u001b', message);
     }
 
     [Fact]

@@ -4,6 +4,7 @@ using System.Net.Http.Json;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Peering.Configuration;
 using CrossStoreSync.Peering.Protocol;
 using CrossStoreSync.Peering.Telemetry;
@@ -138,7 +139,7 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
         var answer = await PostJsonAsync(PeerProtocol.HelloPath, hello, PeerJson.Default.HelloRequest, PeerJson.Default.HelloResponse, cancellationToken).ConfigureAwait(false);
         if (answer.Protocol != PeerProtocol.Name)
         {
-            throw new PeerProtocolException($"Node {peer.NodeId} speaks '{answer.Protocol}', this node {PeerProtocol.Name}.", PeerErrorCode.ProtocolVersion);
+            throw new PeerProtocolException($"Node {peer.NodeId} speaks {SafeText.Quote(answer.Protocol, 64)}, this node {PeerProtocol.Name}.", PeerErrorCode.ProtocolVersion);
         }
 
         var serverKey = Base64(answer.Key, 32);
@@ -221,10 +222,12 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
         {
             var error = await response.Content.ReadFromJsonAsync(PeerJson.Default.ErrorResponse, cancellationToken).ConfigureAwait(false);
             message = error is null ? response.ReasonPhrase ?? string.Empty : $"{error.Error}: {error.Message}";
+            // The peer's text goes into this node's exceptions and logs: escaped and bounded, so it cannot forge lines.
+            message = SafeText.Text(message);
         }
         catch (Exception ex) when (ex is JsonException or NotSupportedException or IOException or HttpRequestException)
         {
-            message = response.ReasonPhrase ?? string.Empty;
+            message = SafeText.Text(response.ReasonPhrase ?? string.Empty);
         }
 
         var code = response.StatusCode switch

@@ -394,6 +394,6 @@ internal readonly record struct PeerCursor(string? LogId, long Lsn, long Fingerp
             && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var lsn)
             && long.TryParse(parts[2], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var fingerprint)
             ? new PeerCursor(parts[0].Length == 0 ? null : parts[0], lsn, fingerprint)
-            : throw new FormatException($"The saved peer cursor '{text}' is not 'logId;lsn;fingerprint'.");
+            : throw new FormatException($"The saved peer cursor {SafeText.Quote(text)} is not 'logId;lsn;fingerprint'.");
     }
 }

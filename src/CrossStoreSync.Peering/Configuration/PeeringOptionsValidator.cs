@@ -1,5 +1,6 @@
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Consistency;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Model;
 using Microsoft.Extensions.Options;
 
@@ -24,7 +25,7 @@ internal sealed class PeeringOptionsValidator(IOptions<CrossStoreSyncOptions> sy
         var ownKey = ValidateSigningKey(options, errors);
         if (options.ListenUrl is { } listen && !IsHttpUrl(listen))
         {
-            errors.Add($"PeeringOptions.ListenUrl '{listen}' is not an absolute http:// or https:// URL.");
+            errors.Add($"PeeringOptions.ListenUrl {SafeText.Quote(listen)} is not an absolute http:// or https:// URL.");
         }
 
         if (options.Peers.Count == 0)
@@ -58,7 +59,7 @@ internal sealed class PeeringOptionsValidator(IOptions<CrossStoreSyncOptions> sy
 
             if (string.IsNullOrWhiteSpace(peer.Url) || !IsHttpUrl(peer.Url))
             {
-                errors.Add($"{field}.Url '{peer.Url}' is not an absolute http:// or https:// URL.");
+                errors.Add($"{field}.Url {SafeText.Quote(peer.Url)} is not an absolute http:// or https:// URL.");
             }
 
             try
@@ -78,7 +79,7 @@ internal sealed class PeeringOptionsValidator(IOptions<CrossStoreSyncOptions> sy
             {
                 if (!sync.TryGetCollection(collection ?? string.Empty, out _))
                 {
-                    errors.Add($"{field}.Collections lists '{collection}', which is not a configured collection (AddCollection).");
+                    errors.Add($"{field}.Collections lists {SafeText.Quote(collection)}, which is not a configured collection (AddCollection).");
                 }
             }
         }
@@ -87,7 +88,7 @@ internal sealed class PeeringOptionsValidator(IOptions<CrossStoreSyncOptions> sy
         {
             if (!sync.TryGetCollection(collection, out _))
             {
-                errors.Add($"PeeringOptions.ConflictResolvers has a resolver for '{collection}', which is not a configured collection.");
+                errors.Add($"PeeringOptions.ConflictResolvers has a resolver for {SafeText.Quote(collection)}, which is not a configured collection.");
             }
         }
 
@@ -128,7 +129,7 @@ internal sealed class PeeringOptionsValidator(IOptions<CrossStoreSyncOptions> sy
 
         if (string.IsNullOrEmpty(options.PathPrefix) || options.PathPrefix[0] != '/' || options.PathPrefix.EndsWith('/'))
         {
-            errors.Add($"PeeringOptions.PathPrefix '{options.PathPrefix}' must start with '/' and not end with one.");
+            errors.Add($"PeeringOptions.PathPrefix {SafeText.Quote(options.PathPrefix)} must start with '/' and not end with one.");
         }
 
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
@@ -155,7 +156,7 @@ internal sealed class PeeringOptionsValidator(IOptions<CrossStoreSyncOptions> sy
             }
             catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
             {
-                errors.Add($"PeeringOptions.SigningKeyFile '{file}' cannot be read: {ex.Message}");
+                errors.Add($"PeeringOptions.SigningKeyFile {SafeText.Quote(file)} cannot be read: {ex.Message}");
                 return null;
             }
         }

@@ -86,7 +86,7 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
         }, cancellationToken).ConfigureAwait(false);
         if (remote is null || remote.Length != local.Length)
         {
-            throw new PeerProtocolException($"Node {peer.NodeId} answered with {remote?.Length ?? 0} Merkle leaves for '{collection}' where {local.Length} were asked for.", PeerErrorCode.Malformed);
+            throw new PeerProtocolException($"Node {peer.NodeId} answered with {remote?.Length ?? 0} Merkle leaves for {SafeText.Quote(collection)} where {local.Length} were asked for.", PeerErrorCode.Malformed);
         }
 
         var differing = new List<int>();

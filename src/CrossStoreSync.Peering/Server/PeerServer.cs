@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using CrossStoreSync.Consistency;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.Peering.Configuration;
@@ -44,7 +45,7 @@ internal sealed partial class PeerServer(
 
         if (request.Protocol != PeerProtocol.Name)
         {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, "protocol", $"This node speaks {PeerProtocol.Name}, not '{Describe(request.Protocol)}'.").ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, "protocol", $"This node speaks {PeerProtocol.Name}, not {SafeText.Quote(request.Protocol, 64)}.").ConfigureAwait(false);
             return;
         }
 
@@ -56,7 +57,7 @@ internal sealed partial class PeerServer(
         }
         catch (FormatException ex)
         {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", ex.Message).ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", SafeText.Text(ex.Message)).ConfigureAwait(false);
             return;
         }
 
@@ -104,7 +105,7 @@ internal sealed partial class PeerServer(
         }
         catch (FormatException ex)
         {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", ex.Message).ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", SafeText.Text(ex.Message)).ConfigureAwait(false);
             return;
         }
 
@@ -345,7 +346,7 @@ internal sealed partial class PeerServer(
         }
         catch (ArgumentException ex)
         {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", ex.Message).ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", SafeText.Text(ex.Message)).ConfigureAwait(false);
             return;
         }
 
@@ -384,7 +385,7 @@ internal sealed partial class PeerServer(
     {
         if (collection is null || !session.Peer.Exchanges(collection))
         {
-            await RefuseAsync(context, StatusCodes.Status403Forbidden, "forbidden", $"Collection '{Describe(collection)}' is not exchanged with node {session.Peer.NodeId}.").ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status403Forbidden, "forbidden", $"Collection {SafeText.Quote(collection, 64)} is not exchanged with node {session.Peer.NodeId}.").ConfigureAwait(false);
             return false;
         }
 
@@ -425,7 +426,7 @@ internal sealed partial class PeerServer(
         }
         catch (JsonException ex)
         {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", "The request is not valid JSON: " + ex.Message).ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", "The request is not valid JSON: " + SafeText.Text(ex.Message)).ConfigureAwait(false);
             return;
         }
 
@@ -444,13 +445,13 @@ internal sealed partial class PeerServer(
         }
         catch (Exception ex) when (ex is not OperationCanceledException && !context.Response.HasStarted)
         {
-            PeeringLog.ServeFailed(logger, session.Peer.NodeId, ex.Message, ex);
-            await RefuseAsync(context, StatusCodes.Status500InternalServerError, "server_error", ex.Message).ConfigureAwait(false);
+            PeeringLog.ServeFailed(logger, session.Peer.NodeId, SafeText.Text(ex.Message), ex);
+            await RefuseAsync(context, StatusCodes.Status500InternalServerError, "server_error", SafeText.Text(ex.Message)).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // Frames are on the wire already: end the answer without its End frame, which the puller reports as truncated.
-            PeeringLog.ServeFailed(logger, session.Peer.NodeId, ex.Message, ex);
+            PeeringLog.ServeFailed(logger, session.Peer.NodeId, SafeText.Text(ex.Message), ex);
             context.Abort();
         }
     }
@@ -511,7 +512,7 @@ internal sealed partial class PeerServer(
         }
         catch (JsonException ex)
         {
-            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", "The request is not valid JSON: " + ex.Message).ConfigureAwait(false);
+            await RefuseAsync(context, StatusCodes.Status400BadRequest, "malformed", "The request is not valid JSON: " + SafeText.Text(ex.Message)).ConfigureAwait(false);
             return null;
         }
     }
@@ -539,5 +540,4 @@ internal sealed partial class PeerServer(
         return bytes.AsSpan(0, length).ToArray();
     }
 
-    private static string Describe(string? text) => text is null ? "(none)" : text.Length <= 64 ? text : text[..64] + "…";
 }

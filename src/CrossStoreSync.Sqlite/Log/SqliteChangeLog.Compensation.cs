@@ -64,55 +64,30 @@ public sealed partial class SqliteChangeLog : ISourceCoupledCompensationLog
     }
 
     /// <inheritdoc />
-    public async ValueTask<LsnRange> AppendAndApplyAsync(EntityChange[] changes, IReadOnlyList<bool> compensable, LogCheckpoint? checkpoint, Func<EntityChange, HlcTimestamp, EntityChange> restamp, CancellationToken cancellationToken)
+    public ValueTask<LsnRange> AppendAndApplyAsync(EntityChange[] changes, IReadOnlyList<bool> compensable, LogCheckpoint? checkpoint, Func<EntityChange, HlcTimestamp, EntityChange> restamp, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentNullException.ThrowIfNull(compensable);
         ArgumentNullException.ThrowIfNull(restamp);
         ArgumentOutOfRangeException.ThrowIfZero(changes.Length);
         CheckPriors(changes.Length, compensable.Count);
-        EnsureInitialized();
-        var rows = Prepare(changes, withPayload: false);
-        try
-        {
-            var range = await _database.WriteAsync((c, t) =>
+        var priors = new EntityChange?[changes.Length];
+        return AppendAndApplyCoreAsync(
+            changes,
+            checkpoint,
+            (c, t) =>
             {
                 // The prior states are read in the write's own transaction (the single writer runs nothing in between),
                 // so each is exactly the state this write replaces.
-                var priors = new EntityChange?[changes.Length];
                 for (var i = 0; i < changes.Length; i++)
                 {
-                    if (compensable[i])
-                    {
-                        priors[i] = ReadHeld(c, t, changes[i].Key) ?? EntityChange.Delete(changes[i].Key, HlcTimestamp.Zero);
-                    }
+                    priors[i] = compensable[i] ? ReadHeld(c, t, changes[i].Key) ?? EntityChange.Delete(changes[i].Key, HlcTimestamp.Zero) : null;
                 }
 
                 Documents.ApplyLocalWithin(c, t, changes, change => restamp(change, ReadHeld(c, t, change.Key)?.Version ?? HlcTimestamp.Zero));
-                for (var i = 0; i < rows.Length; i++)
-                {
-                    if (!ReferenceEquals(rows[i].Change, changes[i]))
-                    {
-                        rows[i] = rows[i] with { Change = changes[i] };
-                    }
-                }
-
-                var appended = Insert(c, t, rows, LogEntryState.Committed);
-                if (checkpoint is { } saved)
-                {
-                    WriteCheckpoint(c, t, saved.Name, saved.Value);
-                }
-
-                InsertCompensations(c, t, appended, changes, PreparePriors(priors));
-                return appended;
-            }, cancellationToken).ConfigureAwait(false);
-            Remember(range, changes, LogEntryState.Committed);
-            return range;
-        }
-        catch (SqliteException ex)
-        {
-            throw new SyncStoreException($"SQLite source {SafeText.Quote(Documents.Name)} rejected the write: {SafeText.Quote(ex.Message, 1000)}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
-        }
+            },
+            (c, t, appended) => InsertCompensations(c, t, appended, changes, PreparePriors(priors)),
+            cancellationToken);
     }
 
     /// <inheritdoc />

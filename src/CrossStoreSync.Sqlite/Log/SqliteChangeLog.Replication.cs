@@ -58,41 +58,12 @@ public sealed partial class SqliteChangeLog
     }
 
     /// <inheritdoc />
-    public async ValueTask<LsnRange> AppendAndApplyAsync(EntityChange[] changes, LogCheckpoint? checkpoint, Func<EntityChange, EntityChange> restamp, CancellationToken cancellationToken)
+    public ValueTask<LsnRange> AppendAndApplyAsync(EntityChange[] changes, LogCheckpoint? checkpoint, Func<EntityChange, EntityChange> restamp, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentNullException.ThrowIfNull(restamp);
         ArgumentOutOfRangeException.ThrowIfZero(changes.Length);
-        EnsureInitialized();
-        var rows = Prepare(changes, withPayload: false);
-        try
-        {
-            var range = await _database.WriteAsync((c, t) =>
-            {
-                Documents.ApplyLocalWithin(c, t, changes, restamp);
-                for (var i = 0; i < rows.Length; i++)
-                {
-                    if (!ReferenceEquals(rows[i].Change, changes[i]))
-                    {
-                        rows[i] = rows[i] with { Change = changes[i] };
-                    }
-                }
-
-                var appended = Insert(c, t, rows, LogEntryState.Committed);
-                if (checkpoint is { } saved)
-                {
-                    WriteCheckpoint(c, t, saved.Name, saved.Value);
-                }
-
-                return appended;
-            }, cancellationToken).ConfigureAwait(false);
-            Remember(range, changes, LogEntryState.Committed);
-            return range;
-        }
-        catch (SqliteException ex)
-        {
-            throw new SyncStoreException($"SQLite source {SafeText.Quote(Documents.Name)} rejected the write: {SafeText.Text(ex.Message)}", SqliteDatabase.IsTransient(ex), Documents.Name, changes[0].Key, "apply", ex);
-        }
+        return AppendAndApplyCoreAsync(changes, checkpoint, (c, t) => Documents.ApplyLocalWithin(c, t, changes, restamp), null, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -122,24 +122,52 @@ public sealed partial class SqliteChangeLog : IReplicationLog, IChangeLogRetenti
         AppendAndApplyAsync(changes, null, cancellationToken);
 
     /// <inheritdoc />
-    public async ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
+    public ValueTask<LsnRange> AppendAndApplyAsync(IReadOnlyList<EntityChange> changes, LogCheckpoint? checkpoint, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(changes);
         ArgumentOutOfRangeException.ThrowIfZero(changes.Count);
+        return AppendAndApplyCoreAsync(changes, checkpoint, (c, t) => Documents.ApplyWithin(c, t, changes), null, cancellationToken);
+    }
+
+    /// <summary>
+    /// The one shape of every coupled write: <paramref name="apply"/> writes the source, then the changes are appended as
+    /// committed entries and the checkpoint saved, all in one savepoint, so if the source rejects, neither exists.
+    /// </summary>
+    /// <param name="changes">The changes; <paramref name="apply"/> may replace elements of an array (restamped versions),
+    /// and the log then records the replacements.</param>
+    /// <param name="checkpoint">A checkpoint saved with the append, or null.</param>
+    /// <param name="apply">Writes the source inside the savepoint.</param>
+    /// <param name="afterAppend">Runs inside the savepoint with the appended range, or null.</param>
+    /// <param name="cancellationToken">Cancels before the write starts.</param>
+    private async ValueTask<LsnRange> AppendAndApplyCoreAsync(
+        IReadOnlyList<EntityChange> changes,
+        LogCheckpoint? checkpoint,
+        Action<SqliteConnection, SqliteTransaction> apply,
+        Action<SqliteConnection, SqliteTransaction, LsnRange>? afterAppend,
+        CancellationToken cancellationToken)
+    {
         EnsureInitialized();
         var rows = Prepare(changes, withPayload: false);
         try
         {
             var range = await _database.WriteAsync((c, t) =>
             {
-                // The source write and the append share the savepoint: if the source rejects, neither exists.
-                Documents.ApplyWithin(c, t, changes);
+                apply(c, t);
+                for (var i = 0; i < rows.Length; i++)
+                {
+                    if (!ReferenceEquals(rows[i].Change, changes[i]))
+                    {
+                        rows[i] = rows[i] with { Change = changes[i] };
+                    }
+                }
+
                 var appended = Insert(c, t, rows, LogEntryState.Committed);
                 if (checkpoint is { } saved)
                 {
                     WriteCheckpoint(c, t, saved.Name, saved.Value);
                 }
 
+                afterAppend?.Invoke(c, t, appended);
                 return appended;
             }, cancellationToken).ConfigureAwait(false);
             Remember(range, changes, LogEntryState.Committed);
