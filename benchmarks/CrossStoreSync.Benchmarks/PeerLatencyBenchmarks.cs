@@ -98,7 +98,9 @@ public class PeerLatencyBenchmarks
             await writer.WaitForHeadAsync(head, timeout.Token);
         }
 
-        return await _receiver.Manager.WaitForSyncAsync(new SyncTicket(new LsnRange(1, writer.Head), default), TimeSpan.FromSeconds(30));
+        // Dispatchers advance in log order: passing the head entry means the entry holding the state is applied too.
+        var visible = writer.Head;
+        return await _receiver.Manager.WaitForSyncAsync(new SyncTicket(new LsnRange(visible, visible), default), TimeSpan.FromSeconds(30));
     }
 
     private SyncEntity Next() => _data[Interlocked.Increment(ref _next) % 10_000];

@@ -14,7 +14,7 @@ namespace CrossStoreSync.Benchmarks;
 /// <c>REPAIR …</c> / <c>FULL …</c> lines (benchmarks/README.md). The two nodes are generated once and kept under
 /// the temp folder between runs (CSS_BENCH_REPAIR_ENTITIES sets another size).
 /// </summary>
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 5)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 1, iterationCount: 3)]
 public class PeerRepairBenchmarks
 {
     private const int Drift = 1000;

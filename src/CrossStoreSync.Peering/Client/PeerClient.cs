@@ -88,47 +88,71 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
         await EnsureSuccessAsync(response, deadline.Token).ConfigureAwait(false);
         var stream = await response.Content.ReadAsStreamAsync(deadline.Token).ConfigureAwait(false);
         var expected = 0;
-        while (true)
+
+        // One frame is read (and its signature checked) ahead while the previous one is handled, so the peer keeps
+        // reading its log and sending while this node applies: the two nodes' work overlaps instead of taking turns.
+        var ahead = ReadFrameAsync(stream, timeout, deadline.Token, cancellationToken, 0);
+        try
         {
-            (FrameHeader Header, byte[] Body)? frame;
+            while (true)
+            {
+                var received = await ahead.ConfigureAwait(false);
+                var header = received.Header;
+                Interlocked.Add(ref _bytesReceived, FrameHeader.Length + received.Body.Length);
+                metrics.Bytes.Add(FrameHeader.Length + received.Body.Length, PeeringMetrics.Peer(peer.NodeId), new KeyValuePair<string, object?>("direction", "received"));
+                if (!header.Session.AsSpan().SequenceEqual(session) || header.Request != sequence)
+                {
+                    throw new PeerProtocolException($"Node {peer.NodeId} sent a frame of another session or request (request {header.Request}, expected {sequence}): replayed.", PeerErrorCode.Replayed);
+                }
+
+                if (header.Index != expected++)
+                {
+                    throw new PeerProtocolException($"Node {peer.NodeId} sent frame {header.Index} where frame {expected - 1} was due: reordered or dropped.", PeerErrorCode.OutOfOrder);
+                }
+
+                if (header.Kind == FrameKind.End)
+                {
+                    return;
+                }
+
+                ahead = ReadFrameAsync(stream, timeout, deadline.Token, cancellationToken, expected);
+                await onFrame(header, received.Body).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            // The read ahead must not outlive this answer: stop it and observe its end before the response is disposed.
+            await deadline.CancelAsync().ConfigureAwait(false);
             try
             {
-                frame = await FrameHeader.ReadAsync(stream, peer.PublicKey, deadline.Token).ConfigureAwait(false);
+                await ahead.ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is IOException or HttpRequestException)
+            catch (Exception ex) when (ex is PeerProtocolException or OperationCanceledException or IOException or HttpRequestException or ObjectDisposedException)
             {
-                throw new PeerProtocolException($"The answer of node {peer.NodeId} broke off after {expected} frame(s): {ex.Message}", PeerErrorCode.Unreachable, ex);
-            }
-            catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new PeerProtocolException($"Node {peer.NodeId} did not finish its answer within {timeout}.", PeerErrorCode.Unreachable, ex);
+                // Its outcome no longer matters: the first failure is the one reported.
             }
 
-            if (frame is not { } received)
-            {
-                throw new PeerProtocolException($"The answer of node {peer.NodeId} ended after {expected} frame(s) without its End frame.", PeerErrorCode.Truncated);
-            }
-
-            var header = received.Header;
-            Interlocked.Add(ref _bytesReceived, FrameHeader.Length + received.Body.Length);
-            metrics.Bytes.Add(FrameHeader.Length + received.Body.Length, PeeringMetrics.Peer(peer.NodeId), new KeyValuePair<string, object?>("direction", "received"));
-            if (!header.Session.AsSpan().SequenceEqual(session) || header.Request != sequence)
-            {
-                throw new PeerProtocolException($"Node {peer.NodeId} sent a frame of another session or request (request {header.Request}, expected {sequence}): replayed.", PeerErrorCode.Replayed);
-            }
-
-            if (header.Index != expected++)
-            {
-                throw new PeerProtocolException($"Node {peer.NodeId} sent frame {header.Index} where frame {expected - 1} was due: reordered or dropped.", PeerErrorCode.OutOfOrder);
-            }
-
-            if (header.Kind == FrameKind.End)
-            {
-                return;
-            }
-
-            await onFrame(header, received.Body).ConfigureAwait(false);
+            throw;
         }
+    }
+
+    private async Task<(FrameHeader Header, byte[] Body)> ReadFrameAsync(Stream stream, TimeSpan timeout, CancellationToken deadline, CancellationToken cancellationToken, int read)
+    {
+        (FrameHeader Header, byte[] Body)? frame;
+        try
+        {
+            frame = await FrameHeader.ReadAsync(stream, peer.PublicKey, deadline).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or HttpRequestException)
+        {
+            throw new PeerProtocolException($"The answer of node {peer.NodeId} broke off after {read} frame(s): {ex.Message}", PeerErrorCode.Unreachable, ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new PeerProtocolException($"Node {peer.NodeId} did not finish its answer within {timeout}.", PeerErrorCode.Unreachable, ex);
+        }
+
+        return frame ?? throw new PeerProtocolException($"The answer of node {peer.NodeId} ended after {read} frame(s) without its End frame.", PeerErrorCode.Truncated);
     }
 
     private async Task<byte[]> HandshakeAsync(CancellationToken cancellationToken)
