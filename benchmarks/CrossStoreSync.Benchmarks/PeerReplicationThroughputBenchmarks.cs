@@ -26,13 +26,20 @@ public class PeerReplicationThroughputBenchmarks
     private EngineHost? _local;
     private string _localDirectory = "";
 
-    [GlobalSetup]
-    public void Setup()
+    // Each method gets only its own engines, so neither measures the other's idle hosts and files.
+    [GlobalSetup(Target = nameof(Replicate))]
+    public void SetupNodes()
     {
         _data = BenchmarkData.Entities(Entities);
         _nodes = new PeerNodes(2, Directory.CreateTempSubdirectory("css-bench-peers").FullName);
         _sender = _nodes.Start(1, pull: false, replicas: false);
         _receiver = _nodes.Start(2, pull: false);
+    }
+
+    [GlobalSetup(Target = nameof(LocalEngine))]
+    public void SetupLocal()
+    {
+        _data = BenchmarkData.Entities(Entities);
         _localDirectory = Directory.CreateTempSubdirectory("css-bench-local").FullName;
         _local = EngineHost.Start(b => b.UseSqlite(o => o.DirectoryPath = _localDirectory), o => o.DispatchBatchSize = 1000);
     }
@@ -51,7 +58,10 @@ public class PeerReplicationThroughputBenchmarks
         }
 
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        Directory.Delete(_localDirectory, true);
+        if (_localDirectory.Length > 0)
+        {
+            Directory.Delete(_localDirectory, true);
+        }
     }
 
     /// <summary>Node 1 writes new versions of the entities; node 2 has not pulled them yet (it pulls on demand only).</summary>

@@ -13,6 +13,10 @@ namespace CrossStoreSync.Sqlite.Log;
 public sealed partial class SqliteChangeLog
 {
     private const string StateColumns = "d.version, d.hash, d.deleted, d.document, d.vector, d.edges, d.vv, d.from_node";
+
+    // What a decision reads first: the content (documents, vectors, edges: kilobytes per row) is read only for a
+    // conflict, the one case that looks at it.
+    private const string HeadColumns = "d.version, d.hash, d.deleted, d.vv, d.from_node";
     private string? _logId;
 
     private static void CreateReplicationTables(SqliteConnection connection, SqliteTransaction transaction)
@@ -148,9 +152,14 @@ public sealed partial class SqliteChangeLog
             var conflicts = new List<ConflictRecord>();
             using var read = c.CreateCommand();
             read.Transaction = t;
-            read.CommandText = $"SELECT {StateColumns} FROM documents d WHERE d.collection = $c AND d.id = $id";
+            read.CommandText = $"SELECT {HeadColumns} FROM documents d WHERE d.collection = $c AND d.id = $id";
             var readCollection = read.Parameters.Add("$c", SqliteType.Text);
             var readId = read.Parameters.Add("$id", SqliteType.Text);
+            using var readFull = c.CreateCommand();
+            readFull.Transaction = t;
+            readFull.CommandText = $"SELECT {StateColumns} FROM documents d WHERE d.collection = $c AND d.id = $id";
+            var fullCollection = readFull.Parameters.Add("$c", SqliteType.Text);
+            var fullId = readFull.Parameters.Add("$id", SqliteType.Text);
             using var write = new ReplicatedWrite(c, t);
             using var merge = c.CreateCommand();
             merge.Transaction = t;
@@ -171,8 +180,17 @@ public sealed partial class SqliteChangeLog
                 {
                     if (reader.Read())
                     {
-                        local = ReadState(reader, 0, key);
+                        local = ReadHead(reader, key);
                     }
+                }
+
+                if (local is not null && NeedsContent(states[i], local))
+                {
+                    fullCollection.Value = key.Collection;
+                    fullId.Value = key.Id;
+                    using var reader = readFull.ExecuteReader();
+                    reader.Read();
+                    local = ReadState(reader, 0, key);
                 }
 
                 var decision = decide(states[i], local);
@@ -305,6 +323,32 @@ public sealed partial class SqliteChangeLog
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Reads <see cref="HeadColumns"/>: the stored version, history and origin, with a content-less stand-in for an
+    /// upsert's content (its hash is the stored one). Only a conflict looks at the content; <see cref="NeedsContent"/>
+    /// says when the whole state must be read instead.
+    /// </summary>
+    private static StoredState ReadHead(SqliteDataReader reader, EntityKey key)
+    {
+        var version = new HlcTimestamp(reader.GetInt64(0));
+        var change = reader.GetInt64(2) != 0
+            ? EntityChange.Delete(key, version)
+            : EntityChange.Upsert(new SyncEntity(key, ReadOnlyMemory<byte>.Empty), version, SqliteCodec.BlobToHash((byte[])reader[1]));
+        var history = VersionVector.ParseJson(reader.IsDBNull(3) ? null : reader.GetString(3)).With(version);
+        return new StoredState(change, history, reader.IsDBNull(4) ? null : reader.GetInt32(4));
+    }
+
+    /// <summary>
+    /// True when the decision on <paramref name="incoming"/> reconciles it with the stored state, which reads both
+    /// contents (the resolver, the conflict record): the two are concurrent, or the incoming one claims to have seen
+    /// a version newer than its own (treated as concurrent). Mirrors the first step of the core's replication decision.
+    /// </summary>
+    private static bool NeedsContent(ReplicatedState incoming, StoredState stored)
+    {
+        var order = VersionVector.Compare(incoming.Change.Version, incoming.History, stored.Change.Version, stored.History);
+        return order == CausalOrder.Concurrent || (order == CausalOrder.Supersedes && incoming.Change.Version <= stored.Change.Version);
     }
 
     /// <summary>Reads <see cref="StateColumns"/> starting at <paramref name="first"/>.</summary>

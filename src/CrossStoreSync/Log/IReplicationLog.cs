@@ -57,7 +57,10 @@ public readonly record struct ReplicationDecision(ReplicationAction Action, Enti
 /// that applies the batch, so the stored state cannot change in between. Must not block.
 /// </summary>
 /// <param name="incoming">The received state.</param>
-/// <param name="local">What the source holds for the key, or null when it holds nothing.</param>
+/// <param name="local">What the source holds for the key, or null when it holds nothing. Its version, history, origin and
+/// content hash are always the stored ones; its content is whole only when the two states are concurrent (the one case a
+/// decision looks at content, to resolve and record a conflict): otherwise a log may pass an upsert with an empty
+/// document in its place, to spare reading kilobytes per key.</param>
 public delegate ReplicationDecision ReplicationDecider(ReplicatedState incoming, StoredState? local);
 
 /// <summary>How a conflict between two concurrent states was resolved.</summary>
