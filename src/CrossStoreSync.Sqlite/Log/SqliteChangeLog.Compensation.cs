@@ -418,35 +418,10 @@ public sealed partial class SqliteChangeLog : ISourceCoupledCompensationLog
             var priorHash = (byte[])reader[8];
             var payload = reader.IsDBNull(9) ? null : (byte[])reader[9];
             var stored = unchecked((ulong)reader.GetInt64(10));
-            var actual = LogRecordChecksum.ComputeCompensation(lsn, kind, version, priorKind, priorVersion, priorHash, collection, id, payload);
-            if (stored != actual)
-            {
-                throw new ChangeLogCorruptedException(
-                    $"Compensation record of the write at LSN {lsn} ({SafeText.Quote(collection + "/" + id)}) fails its checksum: stored 0x{stored:X16}, computed 0x{actual:X16}. The prior state was altered or damaged on disk.",
-                    lsn,
-                    "compensation");
-            }
-
-            var key = new EntityKey(collection, id);
-            EntityChange prior;
-            if (priorKind == ChangeKind.Delete)
-            {
-                prior = EntityChange.Delete(key, new HlcTimestamp(priorVersion));
-            }
-            else
-            {
-                var entity = EntityEncoding.Decode(payload ?? throw new ChangeLogCorruptedException($"Compensation record of the write at LSN {lsn} has an upsert prior state without its content.", lsn, "compensation"));
-                if (entity.Key != key)
-                {
-                    throw new ChangeLogCorruptedException($"Compensation record of the write at LSN {lsn} is for {SafeText.Quote(key)} but its prior state encodes {SafeText.Quote(entity.Key)}.", lsn, "compensation");
-                }
-
-                prior = EntityChange.Upsert(entity, new HlcTimestamp(priorVersion), SqliteCodec.BlobToHash(priorHash));
-            }
-
+            var prior = LogRecordChecksum.VerifyCompensationPrior(lsn, collection, id, version, kind, priorKind, priorVersion, priorHash, SqliteCodec.BlobToHash(priorHash), payload, stored);
             return new CompensationRecord(
                 lsn,
-                key,
+                prior.Key,
                 new HlcTimestamp(version),
                 kind,
                 prior,
