@@ -70,7 +70,7 @@ read -r passed failed skipped < <(awk '
 # Name the failed tests again at the end, where a CI log that keeps only its tail still shows them.
 if [ "$failed" -ne 0 ]; then
   echo "Failed tests:"
-  grep -E '^[[:space:]]+Failed [A-Za-z]' "$log" | sed -E 's/^[[:space:]]+/  /' | sort -u || true
+  grep -E '^[[:space:]]+Failed [A-Za-z]' "$log" | sed -E 's/^[[:space:]]+/  /; s/[[:space:]]*\[[^]]*\][[:space:]]*$//' | sort -u || true
 fi
 rm -f "$log"
 

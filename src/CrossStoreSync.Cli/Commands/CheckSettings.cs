@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using CrossStoreSync.Cli.Hosting;
 using CrossStoreSync.Consistency;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Model;
 using Spectre.Console.Cli;
 
@@ -57,7 +58,7 @@ internal class CheckSettings : CommonSettings
             "full" => ConsistencyCheckMode.Full,
             "bloom" or "memorybounded" or "memory-bounded" => ConsistencyCheckMode.MemoryBounded,
             "sampling" or "sample" => ConsistencyCheckMode.Sampling,
-            _ => throw new CliException($"--mode is '{Mode}'; use full, bloom or sampling."),
+            _ => throw new CliException($"--mode is {SafeText.Quote(Mode)}; use full, bloom or sampling."),
         },
         Deep = Deep,
         MerkleDepth = Depth,
@@ -72,7 +73,7 @@ internal class CheckSettings : CommonSettings
         var parts = text.Split("..", StringSplitOptions.TrimEntries);
         if (parts.Length != 2 || !TryParseBucket(parts[0], out var first) || !TryParseBucket(parts[1], out var last) || first > last)
         {
-            throw new CliException($"--range is '{text}'; write FIRST..LAST with buckets in 0..4294967295 (decimal or 0x hex) and FIRST <= LAST, for example 0..0x7fffffff.");
+            throw new CliException($"--range is {SafeText.Quote(text)}; write FIRST..LAST with buckets in 0..4294967295 (decimal or 0x hex) and FIRST <= LAST, for example 0..0x7fffffff.");
         }
 
         return new BucketRange(first, last);

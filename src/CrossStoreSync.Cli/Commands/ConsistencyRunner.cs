@@ -1,6 +1,7 @@
 using CrossStoreSync.Cli.Hosting;
 using CrossStoreSync.Cli.Output;
 using CrossStoreSync.Consistency;
+using CrossStoreSync.Errors;
 using Spectre.Console;
 
 namespace CrossStoreSync.Cli.Commands;
@@ -15,7 +16,7 @@ internal static class ConsistencyRunner
         {
             if (!configured.Contains(name, StringComparer.Ordinal))
             {
-                throw new CliException($"--collection is '{name}', which is not configured; configured: {string.Join(", ", configured)}.");
+                throw new CliException($"--collection is {SafeText.Quote(name)}, which is not configured; configured: {string.Join(", ", configured)}.");
             }
         }
 

@@ -1,6 +1,7 @@
 using System.ComponentModel;
 using CrossStoreSync.Cli.Hosting;
 using CrossStoreSync.Cli.Output;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Sync;
 using Spectre.Console;
@@ -121,7 +122,7 @@ internal sealed class DeadLetterReplayCommand : SessionCommand<DeadLetterReplayC
     {
         if (!TimeSpan.TryParse(settings.Timeout, System.Globalization.CultureInfo.InvariantCulture, out var timeout) || timeout <= TimeSpan.Zero)
         {
-            throw new CliException($"--timeout is '{settings.Timeout}'; write a positive duration such as 00:05:00.");
+            throw new CliException($"--timeout is {SafeText.Quote(settings.Timeout)}; write a positive duration such as 00:05:00.");
         }
 
         var before = (await session.Inspector.GetOverviewAsync(cancellationToken).ConfigureAwait(false)).Head;

@@ -2,6 +2,7 @@ using System.ComponentModel;
 using System.Globalization;
 using CrossStoreSync.Cli.Hosting;
 using CrossStoreSync.Cli.Output;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Migration;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -57,7 +58,7 @@ internal sealed class MigrateCommand : SessionCommand<MigrateCommand.Settings>
     protected override bool Dispatches(Settings settings) => settings.Id is not null;
 
     protected override string CancelledMessage(Settings settings) =>
-        settings.Rollback ? "Cancelled." : $"Migration '{settings.Id}' stopped; its checkpoints are saved. Run the same command again to resume it.";
+        settings.Rollback ? "Cancelled." : $"Migration {SafeText.Quote(settings.Id)} stopped; its checkpoints are saved. Run the same command again to resume it.";
 
     protected override async Task<int> RunAsync(SyncSession session, Settings settings, CancellationToken cancellationToken)
     {
@@ -85,7 +86,7 @@ internal sealed class MigrateCommand : SessionCommand<MigrateCommand.Settings>
         if (target is null)
         {
             var known = (await session.Migrations.ListAsync(cancellationToken).ConfigureAwait(false)).FirstOrDefault(m => m.MigrationId == settings.Id);
-            target = known?.Target ?? throw new CliException($"Migration '{settings.Id}' is not known yet: give --target <STORE> to start it.");
+            target = known?.Target ?? throw new CliException($"Migration {SafeText.Quote(settings.Id)} is not known yet: give --target <STORE> to start it.");
         }
 
         var request = new MigrationRequest
@@ -112,7 +113,7 @@ internal sealed class MigrateCommand : SessionCommand<MigrateCommand.Settings>
         }
         catch (MigrationException ex)
         {
-            throw new CliException($"Migration '{settings.Id}' failed: {ex.Message} Its checkpoints stay; run the command again to resume.", ex);
+            throw new CliException($"Migration {SafeText.Quote(settings.Id)} failed: {SafeText.Text(ex.Message)} Its checkpoints stay; run the command again to resume.", ex);
         }
 
         var clean = report.IsVerified && report.Failed == 0;

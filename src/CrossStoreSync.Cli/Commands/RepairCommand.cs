@@ -2,6 +2,7 @@ using System.ComponentModel;
 using CrossStoreSync.Cli.Hosting;
 using CrossStoreSync.Cli.Output;
 using CrossStoreSync.Consistency;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Sync;
 using Spectre.Console;
 using Spectre.Console.Cli;
@@ -32,7 +33,7 @@ internal sealed class RepairCommand : SessionCommand<RepairCommand.Settings>
     {
         if (!TimeSpan.TryParse(settings.Timeout, System.Globalization.CultureInfo.InvariantCulture, out var timeout) || timeout <= TimeSpan.Zero)
         {
-            throw new CliException($"--timeout is '{settings.Timeout}'; write a positive duration such as 00:05:00.");
+            throw new CliException($"--timeout is {SafeText.Quote(settings.Timeout)}; write a positive duration such as 00:05:00.");
         }
 
         var collections = ConsistencyRunner.Collections(session, settings);

@@ -3,6 +3,7 @@ using System.Runtime.Loader;
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Consistency;
 using CrossStoreSync.DependencyInjection;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Log;
 using CrossStoreSync.Migration;
 using CrossStoreSync.Sync;
@@ -50,7 +51,7 @@ internal sealed class SyncSession : IAsyncDisposable
         var section = configuration.GetSection(settings.Section);
         if (!section.Exists())
         {
-            throw new CliException($"The configuration has no '{settings.Section}' section ({described}). Point --config at the application's appsettings.json, or set --section.");
+            throw new CliException($"The configuration has no {SafeText.Quote(settings.Section)} section ({described}). Point --config at the application's appsettings.json, or set --section.");
         }
 
         var services = new ServiceCollection();
@@ -131,7 +132,7 @@ internal sealed class SyncSession : IAsyncDisposable
             {
                 if (!File.Exists(file))
                 {
-                    throw new CliException($"Configuration file '{file}' does not exist.");
+                    throw new CliException($"Configuration file {SafeText.Quote(file)} does not exist.");
                 }
 
                 builder.AddJsonFile(file, optional: false);
@@ -163,7 +164,7 @@ internal sealed class SyncSession : IAsyncDisposable
         var full = Path.GetFullPath(path);
         if (!File.Exists(full))
         {
-            throw new CliException($"Plugin '{full}' does not exist.");
+            throw new CliException($"Plugin {SafeText.Quote(full)} does not exist.");
         }
 
         // Loaded into the default context so it shares the tool's CrossStoreSync assemblies (one ICrossStoreSyncBuilder type);
@@ -182,7 +183,7 @@ internal sealed class SyncSession : IAsyncDisposable
             .ToArray();
         if (methods.Length == 0)
         {
-            throw new CliException($"Plugin '{full}' has no public static ConfigureCrossStoreSync(ICrossStoreSyncBuilder) method in a public static class.");
+            throw new CliException($"Plugin {SafeText.Quote(full)} has no public static ConfigureCrossStoreSync(ICrossStoreSyncBuilder) method in a public static class.");
         }
 
         foreach (var method in methods)

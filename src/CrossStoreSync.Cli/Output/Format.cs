@@ -1,4 +1,5 @@
 using System.Globalization;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Model;
 using Spectre.Console;
 
@@ -26,7 +27,7 @@ internal static class Format
         var slash = text.IndexOf('/', StringComparison.Ordinal);
         if (slash <= 0 || slash == text.Length - 1)
         {
-            throw new Hosting.CliException($"--key is '{text}'; write it as collection/id, for example notes/n-1.");
+            throw new Hosting.CliException($"--key is {SafeText.Quote(text)}; write it as collection/id, for example notes/n-1.");
         }
 
         return new EntityKey(text[..slash], text[(slash + 1)..]);

@@ -101,7 +101,7 @@ public sealed partial class PostgresChangeLog : IReplicationLog
         }
         catch (NpgsqlException ex)
         {
-            throw new SyncStoreException($"PostgreSQL source '{documents.Name}' rejected the write: {ex.Message}", PostgresSql.IsTransient(ex), documents.Name, changes[0].Key, "apply", ex);
+            throw new SyncStoreException($"PostgreSQL source {SafeText.Quote(documents.Name)} rejected the write: {SafeText.Text(ex.Message)}", PostgresSql.IsTransient(ex), documents.Name, changes[0].Key, "apply", ex);
         }
     }
 
@@ -244,7 +244,7 @@ public sealed partial class PostgresChangeLog : IReplicationLog
         }
         catch (NpgsqlException ex)
         {
-            throw new SyncStoreException($"PostgreSQL source '{documents.Name}' failed to apply {states.Count} replicated state(s) from node {fromNode}: {ex.Message}", PostgresSql.IsTransient(ex), documents.Name, states.Count == 1 ? states[0].Change.Key : null, "apply replicated", ex);
+            throw new SyncStoreException($"PostgreSQL source {SafeText.Quote(documents.Name)} failed to apply {states.Count} replicated state(s) from node {fromNode}: {SafeText.Text(ex.Message)}", PostgresSql.IsTransient(ex), documents.Name, states.Count == 1 ? states[0].Change.Key : null, "apply replicated", ex);
         }
     }
 

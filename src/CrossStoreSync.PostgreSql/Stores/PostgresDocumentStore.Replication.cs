@@ -94,7 +94,7 @@ public sealed partial class PostgresDocumentStore
         catch (PostgresException ex) when (ex.SqlState == PostgresSql.UndefinedTable)
         {
             ForgetAll(groups);
-            throw new SyncStoreException($"PostgreSQL store '{Name}' found a collection table missing: {ex.MessageText}. Retry the transaction.", true, Name, changes.Length == 1 ? changes[0].Key : null, "apply", ex);
+            throw new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} found a collection table missing: {SafeText.Text(ex.MessageText)}. Retry the transaction.", true, Name, changes.Length == 1 ? changes[0].Key : null, "apply", ex);
         }
         catch (NpgsqlException ex)
         {
@@ -192,7 +192,7 @@ public sealed partial class PostgresDocumentStore
 
                 // The decision read this row locked in the same transaction, so a refusal means a decision that is not
                 // newer than what it read: fail the batch rather than log a state the source lacks.
-                throw new InvalidOperationException($"The source refused the replicated state of '{row.Key}' at version {row.Change!.Version}.");
+                throw new InvalidOperationException($"The source refused the replicated state of {SafeText.Quote(row.Key)} at version {row.Change!.Version}.");
             }
         }
 

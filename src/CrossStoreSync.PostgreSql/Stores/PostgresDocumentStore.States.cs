@@ -139,7 +139,7 @@ public sealed partial class PostgresDocumentStore
         }
         catch (ArgumentException ex)
         {
-            throw new SyncStoreException($"PostgreSQL store '{Name}' holds a record in '{collection}' whose id '{id}' is not a valid entity id: {ex.Message}", false, Name, null, "read states", ex);
+            throw new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} holds a record in {SafeText.Quote(collection)} whose id {SafeText.Quote(id)} is not a valid entity id: {SafeText.Text(ex.Message)}", false, Name, null, "read states", ex);
         }
 
         try
@@ -162,7 +162,7 @@ public sealed partial class PostgresDocumentStore
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException or System.Text.Json.JsonException)
         {
-            throw new SyncStoreException($"PostgreSQL store '{Name}' cannot decode the state of '{key}': {ex.Message}", false, Name, key, "read states", ex);
+            throw new SyncStoreException($"PostgreSQL store {SafeText.Quote(Name)} cannot decode the state of {SafeText.Quote(key)}: {SafeText.Text(ex.Message)}", false, Name, key, "read states", ex);
         }
     }
 

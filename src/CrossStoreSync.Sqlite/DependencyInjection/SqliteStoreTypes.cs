@@ -1,4 +1,5 @@
 using CrossStoreSync.Configuration;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Sqlite;
 using CrossStoreSync.Sqlite.Stores;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -51,7 +52,7 @@ public static class CrossStoreSyncSqliteStoreTypes
         store.Bind(settings);
         if (string.IsNullOrWhiteSpace(settings.Path))
         {
-            store.AddError(nameof(SqliteReplicaOptions.Path), $"is '{settings.Path}'; set the replica's database file, for example \"data/{store.ReplicaName}.db\".");
+            store.AddError(nameof(SqliteReplicaOptions.Path), $"is {SafeText.Quote(settings.Path)}; set the replica's database file, for example \"data/{store.ReplicaName}.db\".");
             return;
         }
 

@@ -1,6 +1,7 @@
 using CrossStoreSync.Configuration;
 using CrossStoreSync.Configuration.Binding;
 using CrossStoreSync.DependencyInjection;
+using CrossStoreSync.Errors;
 using CrossStoreSync.Stores;
 using Microsoft.Extensions.Configuration;
 
@@ -165,13 +166,13 @@ public static class CrossStoreSyncConfigurationExtensions
 
         if (!registry.TryGet(type, out var registration))
         {
-            errors.Add($"{typeKey} is '{type}', which is not a known store type; known: {string.Join(", ", Known(registry, role))} (a store package's types are added with types.AddSqlite(), types.AddQdrant(), ...).");
+            errors.Add($"{typeKey} is {SafeText.Quote(type)}, which is not a known store type; known: {string.Join(", ", Known(registry, role))} (a store package's types are added with types.AddSqlite(), types.AddQdrant(), ...).");
             return null;
         }
 
         if (!registration.Roles.HasFlag(role))
         {
-            errors.Add($"{typeKey} is '{type}', which cannot be {Describe(role)}; it can be {Describe(registration.Roles)}. Types that can: {string.Join(", ", Known(registry, role))}.");
+            errors.Add($"{typeKey} is {SafeText.Quote(type)}, which cannot be {Describe(role)}; it can be {Describe(registration.Roles)}. Types that can: {string.Join(", ", Known(registry, role))}.");
             return null;
         }
 

@@ -89,9 +89,15 @@ public sealed class PostgresRetentionTests(ITestOutputHelper output) : DatabaseA
         output.WriteLine($"PostgreSQL (log and documents tables): {figures}; log table at the end: {logBytes:N0} B");
         RetentionSoak.Report("PostgreSQL (log_entries + doc_items tables)", figures);
 
-        Assert.True(figures.MaxLogRows <= 30_000, $"The log held {figures.MaxLogRows} rows. {figures}");
-        Assert.True(figures.PeakBytes <= (figures.QuarterBytes * 3 / 2) + (8L << 20), $"The tables grew past their size at a quarter of the run. {figures}");
-        Assert.True(figures.EndBytes <= (figures.QuarterBytes * 3 / 2) + (8L << 20), figures.ToString());
+        // Without truncation the log would hold every change; with it, about what the replicas applied in the last
+        // KeepAppliedFor plus a round.
+        Assert.True(figures.MaxLogRows <= changes / 2, $"The log held {figures.MaxLogRows} rows of {changes}. {figures}");
+
+        // The documents table's dead row versions (2,000 keys updated 15 times each) are reclaimed by a VACUUM that
+        // depends on PostgreSQL's statistics, which reach the purge asynchronously: in a 4-second run the quarter mark
+        // can come before the first one, so the slack is wider than SQLite's (the row bound above is the sharp check).
+        Assert.True(figures.PeakBytes <= (figures.QuarterBytes * 3 / 2) + (16L << 20), $"The tables grew past their size at a quarter of the run. {figures}");
+        Assert.True(figures.EndBytes <= (figures.QuarterBytes * 3 / 2) + (16L << 20), figures.ToString());
     }
 
     private async Task<EngineHost> StartAsync()

@@ -1,6 +1,7 @@
 using System.Collections;
 using System.Globalization;
 using System.Reflection;
+using CrossStoreSync.Errors;
 using Microsoft.Extensions.Configuration;
 
 namespace CrossStoreSync.Configuration.Binding;
@@ -133,7 +134,7 @@ internal static class SectionBinder
 
             if (!TryConvert(child.Value, type, out var value, out var expected))
             {
-                errors.Add($"{child.Path} is '{child.Value}'; expected {expected}.");
+                errors.Add($"{child.Path} is {SafeText.Quote(child.Value)}; expected {expected}.");
                 return;
             }
 
