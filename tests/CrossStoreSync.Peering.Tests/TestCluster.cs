@@ -76,7 +76,7 @@ public sealed class TestCluster : IAsyncDisposable
         configure?.Invoke(builder.Services);
         var host = builder.Build();
         await host.StartAsync();
-        var node = new TestNode(member, host);
+        var node = new TestNode(host);
         _running.Add(node);
         return node;
     }
@@ -107,42 +107,6 @@ public sealed class TestCluster : IAsyncDisposable
     }
 
     public sealed record Member(int NodeId, string PrivateKey, string PublicKey, int Port, string Directory);
-}
-
-/// <summary>A running node.</summary>
-public sealed class TestNode(TestCluster.Member member, IHost host) : IAsyncDisposable
-{
-    private bool _stopped;
-
-    public TestCluster.Member Member { get; } = member;
-
-    public IServiceProvider Services => host.Services;
-
-    public ISyncManager Manager => host.Services.GetRequiredService<ISyncManager>();
-
-    public IPeerReplication Peering => host.Services.GetRequiredService<IPeerReplication>();
-
-    public IReplicationWriter Writer => host.Services.GetRequiredService<IReplicationWriter>();
-
-    public PeerStatus StatusOf(int peer) => Peering.GetStatus().Single(s => s.NodeId == peer);
-
-    public async Task<long> HeadAsync() => await (await Writer.GetLogAsync()).GetLastLsnAsync(CancellationToken.None);
-
-    /// <summary>The state this node's source holds for a key (tombstones included), or null.</summary>
-    public async Task<Log.StoredState?> StateAsync(string id, string collection = "notes") =>
-        (await (await Writer.GetLogAsync()).ReadStatesAsync([new EntityKey(collection, id)], CancellationToken.None)).FirstOrDefault();
-
-    public async Task StopAsync()
-    {
-        if (!_stopped)
-        {
-            _stopped = true;
-            await host.StopAsync();
-            host.Dispose();
-        }
-    }
-
-    public ValueTask DisposeAsync() => new(StopAsync());
 }
 
 /// <summary>A clock that runs at the system's pace with an adjustable offset.</summary>

@@ -3,6 +3,7 @@ using CrossStoreSync.Errors;
 using CrossStoreSync.Hashing;
 using CrossStoreSync.Log;
 using CrossStoreSync.Model;
+using CrossStoreSync.Replication;
 using CrossStoreSync.Sqlite.Internal;
 using CrossStoreSync.Sqlite.Stores;
 using Microsoft.Data.Sqlite;
@@ -184,7 +185,7 @@ public sealed partial class SqliteChangeLog
                     }
                 }
 
-                if (local is not null && NeedsContent(states[i], local))
+                if (local is not null && ReplicationDecisions.NeedsStoredContent(states[i], local))
                 {
                     fullCollection.Value = key.Collection;
                     fullId.Value = key.Id;
@@ -327,8 +328,8 @@ public sealed partial class SqliteChangeLog
 
     /// <summary>
     /// Reads <see cref="HeadColumns"/>: the stored version, history and origin, with a content-less stand-in for an
-    /// upsert's content (its hash is the stored one). Only a conflict looks at the content; <see cref="NeedsContent"/>
-    /// says when the whole state must be read instead.
+    /// upsert's content (its hash is the stored one). Only a conflict looks at the content;
+    /// <see cref="ReplicationDecisions.NeedsStoredContent"/> says when the whole state must be read instead.
     /// </summary>
     private static StoredState ReadHead(SqliteDataReader reader, EntityKey key)
     {
@@ -338,17 +339,6 @@ public sealed partial class SqliteChangeLog
             : EntityChange.Upsert(new SyncEntity(key, ReadOnlyMemory<byte>.Empty), version, SqliteCodec.BlobToHash((byte[])reader[1]));
         var history = VersionVector.ParseJson(reader.IsDBNull(3) ? null : reader.GetString(3)).With(version);
         return new StoredState(change, history, reader.IsDBNull(4) ? null : reader.GetInt32(4));
-    }
-
-    /// <summary>
-    /// True when the decision on <paramref name="incoming"/> reconciles it with the stored state, which reads both
-    /// contents (the resolver, the conflict record): the two are concurrent, or the incoming one claims to have seen
-    /// a version newer than its own (treated as concurrent). Mirrors the first step of the core's replication decision.
-    /// </summary>
-    private static bool NeedsContent(ReplicatedState incoming, StoredState stored)
-    {
-        var order = VersionVector.Compare(incoming.Change.Version, incoming.History, stored.Change.Version, stored.History);
-        return order == CausalOrder.Concurrent || (order == CausalOrder.Supersedes && incoming.Change.Version <= stored.Change.Version);
     }
 
     /// <summary>Reads <see cref="StateColumns"/> starting at <paramref name="first"/>.</summary>

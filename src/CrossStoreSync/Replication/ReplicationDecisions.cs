@@ -28,16 +28,7 @@ internal static class ReplicationDecisions
         }
 
         var merged = local.History.Merge(incoming.History);
-        var order = VersionVector.Compare(incoming.Change.Version, incoming.History, local.Change.Version, local.History);
-
-        // A state that has "seen" a newer version than its own is malformed; reconciling it as a conflict keeps both
-        // contents on record instead of letting a version guard drop one silently.
-        if (order == CausalOrder.Supersedes && incoming.Change.Version <= local.Change.Version)
-        {
-            order = CausalOrder.Concurrent;
-        }
-
-        switch (order)
+        switch (Order(incoming, local))
         {
             case CausalOrder.Same:
             case CausalOrder.SupersededBy:
@@ -50,6 +41,23 @@ internal static class ReplicationDecisions
             default:
                 return Reconcile(incoming, local, merged, fromNode, resolver, issueVersion, now);
         }
+    }
+
+    /// <summary>
+    /// True when deciding on <paramref name="incoming"/> reconciles it with <paramref name="local"/>, the one case that
+    /// reads the stored content (the resolver, the conflict record); a log may read only the stored version, history and
+    /// hash otherwise (<see cref="ReplicationDecider"/>).
+    /// </summary>
+    public static bool NeedsStoredContent(ReplicatedState incoming, StoredState local) => Order(incoming, local) == CausalOrder.Concurrent;
+
+    /// <summary>How <paramref name="incoming"/> relates to <paramref name="local"/>, as the rule treats it.</summary>
+    private static CausalOrder Order(ReplicatedState incoming, StoredState local)
+    {
+        var order = VersionVector.Compare(incoming.Change.Version, incoming.History, local.Change.Version, local.History);
+
+        // A state that has "seen" a newer version than its own is malformed; reconciling it as a conflict keeps both
+        // contents on record instead of letting a version guard drop one silently.
+        return order == CausalOrder.Supersedes && incoming.Change.Version <= local.Change.Version ? CausalOrder.Concurrent : order;
     }
 
     private static ReplicationDecision Reconcile(ReplicatedState incoming, StoredState local, VersionVector merged, int fromNode, IConflictResolver resolver, Func<HlcTimestamp> issueVersion, DateTimeOffset now)

@@ -99,7 +99,7 @@ public sealed class PeerCluster : IAsyncDisposable
         });
         var host = builder.Build();
         await host.StartAsync();
-        var node = new PeerNode(member, host);
+        var node = new PeerNode(host);
         _running.Add(node);
         return node;
     }
@@ -138,42 +138,4 @@ public sealed class PeerCluster : IAsyncDisposable
     }
 
     public sealed record Member(int NodeId, string PrivateKey, string PublicKey, int Port, TestDatabase? Database, string Directory);
-}
-
-/// <summary>A running node.</summary>
-public sealed class PeerNode(PeerCluster.Member member, IHost host) : IAsyncDisposable
-{
-    private bool _stopped;
-
-    public PeerCluster.Member Member { get; } = member;
-
-    public IServiceProvider Services => host.Services;
-
-    public ISyncManager Manager => host.Services.GetRequiredService<ISyncManager>();
-
-    public IPeerReplication Peering => host.Services.GetRequiredService<IPeerReplication>();
-
-    public IReplicationWriter Writer => host.Services.GetRequiredService<IReplicationWriter>();
-
-    public async Task<long> HeadAsync() => await (await Writer.GetLogAsync()).GetLastLsnAsync(CancellationToken.None);
-
-    /// <summary>The state this node's source holds for a note (tombstones included), or null.</summary>
-    public async Task<StoredState?> StateAsync(string id) =>
-        (await (await Writer.GetLogAsync()).ReadStatesAsync([new EntityKey("notes", id)], CancellationToken.None)).FirstOrDefault();
-
-    /// <summary>Waits until every replica of this node applied everything its log holds.</summary>
-    public async Task<SyncWaitOutcome> WaitForReplicasAsync() =>
-        await Manager.WaitForSyncAsync(new SyncTicket(new LsnRange(1, await HeadAsync()), default), PeerCluster.Wait);
-
-    public async Task StopAsync()
-    {
-        if (!_stopped)
-        {
-            _stopped = true;
-            await host.StopAsync();
-            host.Dispose();
-        }
-    }
-
-    public ValueTask DisposeAsync() => new(StopAsync());
 }

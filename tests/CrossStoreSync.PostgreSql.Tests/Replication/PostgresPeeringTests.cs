@@ -32,7 +32,7 @@ public sealed class PostgresPeeringTests
         Assert.Equal("""{"text":"hello"}""", Encoding.UTF8.GetString(x.Change.Entity!.Document.Span));
 
         // B's replicas follow its own log, which holds the received states.
-        Assert.Equal(SyncWaitOutcome.Synced, await b.WaitForReplicasAsync());
+        Assert.Equal(SyncWaitOutcome.Synced, await b.WaitForReplicasAsync(PeerCluster.Wait));
         Assert.Equal(2, await b.Services.GetRequiredService<SqliteVectorStore>().CountAsync("notes", CancellationToken.None));
         Assert.Single(await b.Services.GetRequiredService<SqliteGraphStore>().GetNeighborsAsync(new EntityKey("notes", "x"), "LINKS", EdgeDirection.Outgoing, CancellationToken.None));
 
@@ -75,7 +75,7 @@ public sealed class PostgresPeeringTests
         Assert.Equal(1, (await pg.StateAsync("l1"))!.ReceivedFrom);
         Assert.Equal(2, (await lite.StateAsync("p1"))!.ReceivedFrom);
         Assert.Equal(ChangeKind.Delete, (await lite.StateAsync("gone"))!.Change.Kind);
-        Assert.Equal(SyncWaitOutcome.Synced, await pg.WaitForReplicasAsync());
+        Assert.Equal(SyncWaitOutcome.Synced, await pg.WaitForReplicasAsync(PeerCluster.Wait));
         Assert.Equal(2, await pg.Services.GetRequiredService<SqliteVectorStore>().CountAsync("notes", CancellationToken.None));
 
         // The two sources digest their states the same way (tombstones included): Merkle repair finds nothing to do.
