@@ -81,7 +81,11 @@ public sealed class TelemetryTests : IAsyncLifetime, IDisposable
         Assert.Equal(Expected.OrderBy(p => p.Key), _published.OrderBy(p => p.Key).Select(p => new KeyValuePair<string, string>(p.Key, p.Value!)));
         Assert.True(Sum("crossstoresync.replication.states/outcome=written") >= 2, Describe());
         Assert.True(Sum("crossstoresync.replication.conflicts/collection=notes") >= 1, Describe());
-        Assert.True(Sum("crossstoresync.peer.states_received/peer=1") >= 2, Describe());
+        // Which node pulls first is a race of the two background loops: when node 1 has already taken node 2's winning
+        // "x", its log's "x" is node 2's state and is not echoed back, so node 2 receives only "y". Each node receives
+        // at least one state from the other either way, and two between them.
+        Assert.True(Sum("crossstoresync.peer.states_received/peer=1") >= 1 && Sum("crossstoresync.peer.states_received/peer=2") >= 1, Describe());
+        Assert.True(Sum("crossstoresync.peer.states_received") >= 2, Describe());
         Assert.True(Sum("crossstoresync.peer.bytes/direction=received") > 0 && Sum("crossstoresync.peer.bytes/direction=sent") > 0, Describe());
         Assert.True(Sum("crossstoresync.peer.errors/peer=1") >= 1, Describe());
         Assert.True(_sums.ContainsKey("crossstoresync.peer.lag/peer=1") && _sums.ContainsKey("crossstoresync.peer.lag.time/peer=1"), Describe());
