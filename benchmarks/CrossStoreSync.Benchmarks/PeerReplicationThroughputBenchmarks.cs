@@ -14,7 +14,7 @@ namespace CrossStoreSync.Benchmarks;
 /// without the network and the causal checks.
 /// </summary>
 [MemoryDiagnoser]
-[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 3, iterationCount: 15)]
+[SimpleJob(RunStrategy.Monitoring, launchCount: 1, warmupCount: 8, iterationCount: 15)]
 public class PeerReplicationThroughputBenchmarks
 {
     private const int Entities = 5000;

@@ -42,7 +42,7 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
     /// Sends one request and hands each frame of the answer to <paramref name="onFrame"/> (until the End frame, which is
     /// not passed). Shakes hands first when there is no session, and once more when the peer no longer knows it.
     /// </summary>
-    public async Task RequestAsync<T>(string path, T body, JsonTypeInfo<T> type, TimeSpan timeout, Func<FrameHeader, byte[], Task> onFrame, CancellationToken cancellationToken)
+    public async Task RequestAsync<T>(string path, T body, JsonTypeInfo<T> type, TimeSpan timeout, Func<FrameHeader, ReadOnlyMemory<byte>, Task> onFrame, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -74,7 +74,7 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
         }
     }
 
-    private async Task SendAsync(byte[] session, string path, byte[] payload, TimeSpan timeout, Func<FrameHeader, byte[], Task> onFrame, CancellationToken cancellationToken)
+    private async Task SendAsync(byte[] session, string path, byte[] payload, TimeSpan timeout, Func<FrameHeader, ReadOnlyMemory<byte>, Task> onFrame, CancellationToken cancellationToken)
     {
         var sequence = ++_sequence;
         using var request = new HttpRequestMessage(HttpMethod.Post, Relative(path)) { Content = new ByteArrayContent(payload) };
@@ -91,32 +91,42 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
 
         // One frame is read (and its signature checked) ahead while the previous one is handled, so the peer keeps
         // reading its log and sending while this node applies: the two nodes' work overlaps instead of taking turns.
-        var ahead = ReadFrameAsync(stream, timeout, deadline.Token, cancellationToken, 0);
+        Task<(FrameHeader Header, byte[] Buffer)>? ahead = ReadFrameAsync(stream, timeout, deadline.Token, cancellationToken, 0);
         try
         {
             while (true)
             {
-                var received = await ahead.ConfigureAwait(false);
-                var header = received.Header;
-                Interlocked.Add(ref _bytesReceived, FrameHeader.Length + received.Body.Length);
-                metrics.Bytes.Add(FrameHeader.Length + received.Body.Length, PeeringMetrics.Peer(peer.NodeId), new KeyValuePair<string, object?>("direction", "received"));
-                if (!header.Session.AsSpan().SequenceEqual(session) || header.Request != sequence)
+                // Taken before it is awaited: a frame whose buffer this loop owns is never handed back twice.
+                var next = ahead;
+                ahead = null;
+                var (header, buffer) = await next.ConfigureAwait(false);
+                try
                 {
-                    throw new PeerProtocolException($"Node {peer.NodeId} sent a frame of another session or request (request {header.Request}, expected {sequence}): replayed.", PeerErrorCode.Replayed);
-                }
+                    Interlocked.Add(ref _bytesReceived, FrameHeader.Length + header.BodyLength);
+                    metrics.Bytes.Add(FrameHeader.Length + header.BodyLength, PeeringMetrics.Peer(peer.NodeId), new KeyValuePair<string, object?>("direction", "received"));
+                    if (!header.Session.AsSpan().SequenceEqual(session) || header.Request != sequence)
+                    {
+                        throw new PeerProtocolException($"Node {peer.NodeId} sent a frame of another session or request (request {header.Request}, expected {sequence}): replayed.", PeerErrorCode.Replayed);
+                    }
 
-                if (header.Index != expected++)
+                    if (header.Index != expected++)
+                    {
+                        throw new PeerProtocolException($"Node {peer.NodeId} sent frame {header.Index} where frame {expected - 1} was due: reordered or dropped.", PeerErrorCode.OutOfOrder);
+                    }
+
+                    if (header.Kind == FrameKind.End)
+                    {
+                        return;
+                    }
+
+                    ahead = ReadFrameAsync(stream, timeout, deadline.Token, cancellationToken, expected);
+                    await onFrame(header, buffer.AsMemory(0, header.BodyLength)).ConfigureAwait(false);
+                }
+                finally
                 {
-                    throw new PeerProtocolException($"Node {peer.NodeId} sent frame {header.Index} where frame {expected - 1} was due: reordered or dropped.", PeerErrorCode.OutOfOrder);
+                    // The handlers decode the body into their own objects and keep no reference to it.
+                    FrameHeader.ReturnBuffer(buffer);
                 }
-
-                if (header.Kind == FrameKind.End)
-                {
-                    return;
-                }
-
-                ahead = ReadFrameAsync(stream, timeout, deadline.Token, cancellationToken, expected);
-                await onFrame(header, received.Body).ConfigureAwait(false);
             }
         }
         catch
@@ -125,7 +135,10 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
             await deadline.CancelAsync().ConfigureAwait(false);
             try
             {
-                await ahead.ConfigureAwait(false);
+                if (ahead is not null)
+                {
+                    FrameHeader.ReturnBuffer((await ahead.ConfigureAwait(false)).Buffer);
+                }
             }
             catch (Exception ex) when (ex is PeerProtocolException or OperationCanceledException or IOException or HttpRequestException or ObjectDisposedException)
             {
@@ -136,9 +149,9 @@ internal sealed class PeerClient(PeerInfo peer, PeerDirectory directory, HttpCli
         }
     }
 
-    private async Task<(FrameHeader Header, byte[] Body)> ReadFrameAsync(Stream stream, TimeSpan timeout, CancellationToken deadline, CancellationToken cancellationToken, int read)
+    private async Task<(FrameHeader Header, byte[] Buffer)> ReadFrameAsync(Stream stream, TimeSpan timeout, CancellationToken deadline, CancellationToken cancellationToken, int read)
     {
-        (FrameHeader Header, byte[] Body)? frame;
+        (FrameHeader Header, byte[] Buffer)? frame;
         try
         {
             frame = await FrameHeader.ReadAsync(stream, peer.PublicKey, deadline).ConfigureAwait(false);

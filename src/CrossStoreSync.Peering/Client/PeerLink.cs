@@ -263,7 +263,7 @@ internal sealed class PeerLink : IDisposable
                     SetHead(header.Head);
                     break;
                 case FrameKind.Reset:
-                    resetTo = new PeerCursor(System.Text.Encoding.UTF8.GetString(body), header.To, header.Fingerprint);
+                    resetTo = new PeerCursor(System.Text.Encoding.UTF8.GetString(body.Span), header.To, header.Fingerprint);
                     resetReason = header.Reason.ToString();
                     SetHead(header.Head);
                     break;
@@ -280,14 +280,14 @@ internal sealed class PeerLink : IDisposable
         RecordSuccess();
     }
 
-    private async Task ApplyChunkAsync(FrameHeader header, byte[] body, CancellationToken cancellationToken)
+    private async Task ApplyChunkAsync(FrameHeader header, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
     {
         if (header.From != _cursor.Lsn || header.To < header.From)
         {
             throw new PeerProtocolException($"Node {_peer.NodeId} sent the log range ({header.From}, {header.To}] while this node's cursor is at {_cursor.Lsn}: replayed or reordered.", PeerErrorCode.OutOfOrder);
         }
 
-        var states = StateCodec.DecodeStates(body, header.Count);
+        var states = StateCodec.DecodeStates(body.Span, header.Count);
         var next = _cursor with { Lsn = header.To, Fingerprint = header.Fingerprint };
         try
         {

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
@@ -89,9 +90,13 @@ internal readonly record struct FrameHeader(
         }
     }
 
-    /// <summary>Reads one frame; null at the end of the stream.</summary>
+    /// <summary>
+    /// Reads one frame; null at the end of the stream. The body is <c>Buffer[..Header.BodyLength]</c> in a buffer rented
+    /// from the shared pool (bodies are up to a megabyte by default, which would otherwise be a large-object allocation
+    /// per frame): the caller hands it back with <see cref="ReturnBuffer"/> once the body is decoded.
+    /// </summary>
     /// <exception cref="PeerProtocolException">The signature, the body hash or the layout is wrong.</exception>
-    public static async ValueTask<(FrameHeader Header, byte[] Body)?> ReadAsync(Stream stream, byte[] senderKey, CancellationToken cancellationToken)
+    public static async ValueTask<(FrameHeader Header, byte[] Buffer)?> ReadAsync(Stream stream, byte[] senderKey, CancellationToken cancellationToken)
     {
         var header = new byte[Length];
         var read = await stream.ReadAtLeastAsync(header, Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
@@ -116,20 +121,34 @@ internal readonly record struct FrameHeader(
             throw new PeerProtocolException($"A frame declares a body of {parsed.BodyLength} bytes and {parsed.Count} items; at most {MaxBodyLength} bytes are accepted.", PeerErrorCode.Malformed);
         }
 
-        var body = parsed.BodyLength == 0 ? [] : new byte[parsed.BodyLength];
-        if (body.Length > 0)
+        var buffer = parsed.BodyLength == 0 ? [] : ArrayPool<byte>.Shared.Rent(parsed.BodyLength);
+        try
         {
+            var body = buffer.AsMemory(0, parsed.BodyLength);
             await stream.ReadExactlyAsync(body, cancellationToken).ConfigureAwait(false);
+            Span<byte> hash = stackalloc byte[32];
+            SHA256.HashData(body.Span, hash);
+            if (!hash.SequenceEqual(header.AsSpan(70, 32)))
+            {
+                throw new PeerProtocolException("A frame's body does not match the hash its signed header carries: it was altered in transit.", PeerErrorCode.BadBodyHash);
+            }
         }
-
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(body, hash);
-        if (!hash.SequenceEqual(header.AsSpan(70, 32)))
+        catch
         {
-            throw new PeerProtocolException("A frame's body does not match the hash its signed header carries: it was altered in transit.", PeerErrorCode.BadBodyHash);
+            ReturnBuffer(buffer);
+            throw;
         }
 
-        return (parsed, body);
+        return (parsed, buffer);
+    }
+
+    /// <summary>Hands a body buffer from <see cref="ReadAsync"/> back to the pool.</summary>
+    public static void ReturnBuffer(byte[] buffer)
+    {
+        if (buffer.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private static FrameHeader Parse(byte[] header)

@@ -15,15 +15,42 @@ namespace CrossStoreSync.Peering.Protocol;
 /// </summary>
 internal static class StateCodec
 {
-    public static byte[] EncodeStates(IReadOnlyList<ReplicatedState> states, int start, int count)
+    /// <summary>
+    /// The end (exclusive) of the chunk that starts at <paramref name="start"/>: as many states as fit in
+    /// <paramref name="maxBytes"/>, and at least one (a state larger than the bound travels alone).
+    /// </summary>
+    public static int ChunkEnd(IReadOnlyList<ReplicatedState> states, int start, int maxBytes, out int bytes)
     {
-        var writer = new ArrayBufferWriter<byte>(Math.Max(256, count * 512));
-        for (var i = start; i < start + count; i++)
+        bytes = 0;
+        var end = start;
+        while (end < states.Count)
         {
-            WriteState(writer, states[i]);
+            var size = SizeOf(states[end]);
+            if (end > start && bytes + size > maxBytes)
+            {
+                break;
+            }
+
+            bytes += size;
+            end++;
         }
 
-        return writer.WrittenSpan.ToArray();
+        return end;
+    }
+
+    /// <summary>Encodes <paramref name="count"/> states into exactly the <paramref name="destination"/> their sizes add up to.</summary>
+    public static void EncodeStates(IReadOnlyList<ReplicatedState> states, int start, int count, Span<byte> destination)
+    {
+        var at = 0;
+        for (var i = start; i < start + count; i++)
+        {
+            at += WriteState(destination[at..], states[i]);
+        }
+
+        if (at != destination.Length)
+        {
+            throw new InvalidOperationException($"The states encoded to {at} bytes where their sizes add up to {destination.Length}.");
+        }
     }
 
     /// <summary>The encoded size of one state, for chunking by bytes.</summary>
@@ -32,29 +59,24 @@ internal static class StateCodec
             ? 4 + EntityEncoding.GetEncodedLength(entity) + 16
             : 8 + Encoding.UTF8.GetByteCount(state.Change.Key.Collection) + Encoding.UTF8.GetByteCount(state.Change.Key.Id));
 
-    private static void WriteState(ArrayBufferWriter<byte> writer, ReplicatedState state)
+    private static int WriteState(Span<byte> span, ReplicatedState state)
     {
         var change = state.Change;
-        var span = writer.GetSpan(17 + state.History.EncodedLength);
         BinaryPrimitives.WriteInt64LittleEndian(span, state.Lsn);
         span[8] = (byte)change.Kind;
         BinaryPrimitives.WriteInt64LittleEndian(span[9..], change.Version.Value);
-        var historyLength = state.History.WriteTo(span[17..]);
-        writer.Advance(17 + historyLength);
+        var at = 17 + state.History.WriteTo(span[17..]);
         if (change.Entity is { } entity)
         {
             var length = EntityEncoding.GetEncodedLength(entity);
-            var body = writer.GetSpan(4 + length + 16);
-            BinaryPrimitives.WriteInt32LittleEndian(body, length);
-            EntityEncoding.Encode(entity, body.Slice(4, length));
-            BinaryPrimitives.WriteUInt128LittleEndian(body[(4 + length)..], change.ContentHash);
-            writer.Advance(4 + length + 16);
+            BinaryPrimitives.WriteInt32LittleEndian(span[at..], length);
+            EntityEncoding.Encode(entity, span.Slice(at + 4, length));
+            BinaryPrimitives.WriteUInt128LittleEndian(span[(at + 4 + length)..], change.ContentHash);
+            return at + 4 + length + 16;
         }
-        else
-        {
-            WriteString(writer, change.Key.Collection);
-            WriteString(writer, change.Key.Id);
-        }
+
+        at += WriteString(span[at..], change.Key.Collection);
+        return at + WriteString(span[at..], change.Key.Id);
     }
 
     public static List<ReplicatedState> DecodeStates(ReadOnlySpan<byte> body, int count)
@@ -154,11 +176,15 @@ internal static class StateCodec
 
     private static void WriteString(ArrayBufferWriter<byte> writer, string value)
     {
-        var length = Encoding.UTF8.GetByteCount(value);
-        var span = writer.GetSpan(4 + length);
+        var span = writer.GetSpan(4 + Encoding.UTF8.GetByteCount(value));
+        writer.Advance(WriteString(span, value));
+    }
+
+    private static int WriteString(Span<byte> span, string value)
+    {
+        var length = Encoding.UTF8.GetBytes(value, span[4..]);
         BinaryPrimitives.WriteInt32LittleEndian(span, length);
-        Encoding.UTF8.GetBytes(value, span[4..]);
-        writer.Advance(4 + length);
+        return 4 + length;
     }
 
     private static PeerProtocolException Malformed(string what) => new($"A frame body is malformed: {what}.", PeerErrorCode.Malformed);

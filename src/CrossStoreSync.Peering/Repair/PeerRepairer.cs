@@ -37,7 +37,7 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
         {
             if (header.Kind == FrameKind.Watermark)
             {
-                logId = System.Text.Encoding.UTF8.GetString(body);
+                logId = System.Text.Encoding.UTF8.GetString(body.Span);
                 head = header.To;
                 valid = header.Reason == ResetReason.None;
             }
@@ -81,7 +81,7 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
         UInt128[]? remote = null;
         await control.RequestAsync(PeerProtocol.LeavesPath, new LeavesRequest(collection, depth), PeerJson.Default.LeavesRequest, directory.Options.RequestTimeout, (header, body) =>
         {
-            remote = header.Kind == FrameKind.Leaves ? StateCodec.DecodeLeaves(body, header.Count) : remote;
+            remote = header.Kind == FrameKind.Leaves ? StateCodec.DecodeLeaves(body.Span, header.Count) : remote;
             return Task.CompletedTask;
         }, cancellationToken).ConfigureAwait(false);
         if (remote is null || remote.Length != local.Length)
@@ -115,7 +115,7 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
                         return;
                     }
 
-                    var states = StateCodec.DecodeStates(body, header.Count);
+                    var states = StateCodec.DecodeStates(body.Span, header.Count);
                     pulled += states.Count;
                     var result = await ApplyAsync(states, cancellationToken).ConfigureAwait(false);
                     written += result.Written;
@@ -139,7 +139,7 @@ internal sealed class PeerRepairer(PeerInfo peer, PeerDirectory directory, PeerC
             {
                 if (header.Kind == FrameKind.Digests)
                 {
-                    theirs.AddRange(StateCodec.DecodeDigests(body, header.Count));
+                    theirs.AddRange(StateCodec.DecodeDigests(body.Span, header.Count));
                 }
 
                 return Task.CompletedTask;

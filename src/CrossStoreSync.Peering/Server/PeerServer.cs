@@ -164,7 +164,7 @@ internal sealed partial class PeerServer(
             }
             catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
             {
-                await frames.WriteAsync(FrameKind.Idle, ResetReason.None, after, after, request.Fingerprint, writer.Head, 0, []).ConfigureAwait(false);
+                await frames.WriteAsync(FrameKind.Idle, ResetReason.None, after, after, request.Fingerprint, writer.Head, 0, ReadOnlyMemory<byte>.Empty).ConfigureAwait(false);
                 await frames.EndAsync(writer.Head).ConfigureAwait(false);
                 return;
             }
@@ -204,19 +204,11 @@ internal sealed partial class PeerServer(
         var from = after;
         while (true)
         {
-            var bytes = 0;
-            var end = start;
-            while (end < states.Count && (end == start || bytes + StateCodec.SizeOf(states[end]) <= directory.Options.ChunkBytes))
-            {
-                bytes += StateCodec.SizeOf(states[end]);
-                end++;
-            }
-
+            var end = StateCodec.ChunkEnd(states, start, directory.Options.ChunkBytes, out var bytes);
             var last = end == states.Count;
             var to = last ? read.ReadThrough : states[end - 1].Lsn;
             var fingerprint = last ? read.Fingerprint : await log.GetFingerprintAsync(to, cancellationToken).ConfigureAwait(false) ?? 0;
-            var body = StateCodec.EncodeStates(states, start, end - start);
-            await frames.WriteAsync(FrameKind.Chunk, ResetReason.None, from, to, fingerprint, read.Head, end - start, body).ConfigureAwait(false);
+            await frames.WriteStatesAsync(FrameKind.Chunk, from, to, fingerprint, read.Head, states, start, end, bytes).ConfigureAwait(false);
             if (last)
             {
                 return;
@@ -356,14 +348,8 @@ internal sealed partial class PeerServer(
         var start = 0;
         while (start < states.Count)
         {
-            var bytes = 0;
-            var end = start;
-            while (end < states.Count && (end == start || bytes + StateCodec.SizeOf(states[end]) <= directory.Options.ChunkBytes))
-            {
-                bytes += StateCodec.SizeOf(states[end++]);
-            }
-
-            await frames.WriteAsync(FrameKind.States, ResetReason.None, 0, 0, 0, writer.Head, end - start, StateCodec.EncodeStates(states, start, end - start)).ConfigureAwait(false);
+            var end = StateCodec.ChunkEnd(states, start, directory.Options.ChunkBytes, out var bytes);
+            await frames.WriteStatesAsync(FrameKind.States, 0, 0, 0, writer.Head, states, start, end, bytes).ConfigureAwait(false);
             start = end;
         }
 
