@@ -44,8 +44,13 @@ public sealed class PeeringOptions
     /// <summary>The most log entries one chunk covers. <value>Default 512.</value></summary>
     public int ChunkEntries { get; set; } = 512;
 
-    /// <summary>The most bytes of states in one chunk (a larger single entity still travels alone). <value>Default 1 MiB.</value></summary>
-    public int ChunkBytes { get; set; } = 1024 * 1024;
+    /// <summary>
+    /// The most bytes of states in one chunk (a larger single entity still travels alone). The puller applies a chunk in
+    /// one transaction, so the default leaves room for <see cref="ChunkEntries"/> typical RAG entities (a 1 KB document
+    /// and a 384-d vector are about 3 KB): a smaller bound cuts chunks by bytes first and adds commits.
+    /// <value>Default 2 MiB.</value>
+    /// </summary>
+    public int ChunkBytes { get; set; } = 2 * 1024 * 1024;
 
     /// <summary>The most log entries one pull answer covers before the puller asks again (and acknowledges). <value>Default 8192.</value></summary>
     public int EntriesPerPull { get; set; } = 8192;

@@ -23,7 +23,7 @@ internal sealed class FrameSink(Stream body, byte[] session, long request, NodeI
     /// <summary>
     /// Writes the states [<paramref name="start"/>, <paramref name="end"/>) as one frame of <paramref name="bytes"/>
     /// (their <see cref="StateCodec.ChunkEnd"/> size). The body is encoded into a pooled buffer: chunks are up to
-    /// <see cref="Configuration.PeeringOptions.ChunkBytes"/> (1 MB by default), and a fresh array per chunk would land
+    /// <see cref="Configuration.PeeringOptions.ChunkBytes"/> (2 MiB by default), and a fresh array per chunk would land
     /// on the large object heap and cost a full collection every few chunks.
     /// </summary>
     public async Task WriteStatesAsync(FrameKind kind, long from, long to, long fingerprint, long head, IReadOnlyList<ReplicatedState> states, int start, int end, int bytes)
