@@ -25,10 +25,21 @@ public static class ObservabilityApp
         var settings = builder.Configuration.GetSection("Observability");
 
         // Stores and options from configuration, as an application would (see the README's configuration section).
-        builder.Services.AddCrossStoreSync(builder.Configuration.GetSection("CrossStoreSync"), types => types.AddSqlite().AddPostgreSql());
-        builder.Services.AddHealthChecks().AddCrossStoreSync(
+        var sync = builder.Services.AddCrossStoreSync(builder.Configuration.GetSection("CrossStoreSync"), types => types.AddSqlite().AddPostgreSql());
+        var health = builder.Services.AddHealthChecks().AddCrossStoreSync(
             settings.GetValue("MaxLagChanges", 10_000L),
             settings.GetValue("MaxLagTime", TimeSpan.FromMinutes(1)));
+
+        // Peer replication when a "Peering" section names this node (NodeId, SigningKey or SigningKeyFile, Peers): its
+        // instruments join the same Meter, its lag joins /health, and its protocol is served by this app.
+        var peering = builder.Configuration.GetSection("Peering");
+        if (peering.Exists())
+        {
+            sync.AddPeering(o => peering.Bind(o));
+            health.AddCrossStoreSyncPeering(
+                settings.GetValue("MaxPeerLagEntries", 10_000L),
+                settings.GetValue("MaxPeerLagTime", TimeSpan.FromMinutes(1)));
+        }
 
         var otlp = !string.IsNullOrWhiteSpace(builder.Configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
         builder.Services.AddOpenTelemetry()
@@ -52,6 +63,11 @@ public static class ObservabilityApp
 
         var app = builder.Build();
         app.MapPrometheusScrapingEndpoint("/metrics");
+        if (peering.Exists())
+        {
+            app.MapCrossStoreSyncPeering();
+        }
+
         app.MapHealthChecks("/health", new HealthCheckOptions
         {
             // Degraded (a replica lagging) still answers 200, so a load balancer keeps the instance; Unhealthy (a

@@ -17,7 +17,8 @@ public interface IPeerReplication
 
     /// <summary>Pulls from a peer now and returns once this node holds everything the peer's log held when the call began.</summary>
     /// <exception cref="ArgumentException">The node is not a configured peer.</exception>
-    /// <exception cref="PeerProtocolException">The peer could not be reached or sent something this node refuses.</exception>
+    /// <exception cref="PeerProtocolException">The peer could not be reached or sent something this node refuses (also
+    /// recorded as the peer's last error in <see cref="GetStatus"/> and counted in <c>crossstoresync.peer.errors</c>).</exception>
     Task SyncNowAsync(int peerNodeId, CancellationToken cancellationToken = default);
 
     /// <summary>

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using CrossStoreSync.Consistency;
 using CrossStoreSync.Migration;
+using CrossStoreSync.Peering;
 using CrossStoreSync.Sync;
 using CrossStoreSync.Telemetry;
 using Microsoft.AspNetCore.Builder;
@@ -44,6 +45,10 @@ public sealed partial class ObservabilityTests : IAsyncLifetime
             }
         };
         _listener.Start();
+
+        // Peering with one peer that is not running: the peer instruments are published and its failures counted.
+        var own = PeerKeys.Generate();
+        var absent = PeerKeys.Generate();
         _app = ObservabilityApp.Build(
         [
             "--urls=http://127.0.0.1:0",
@@ -56,6 +61,13 @@ public sealed partial class ObservabilityTests : IAsyncLifetime
             "--CrossStoreSync:Source:Durable=false",
             "--CrossStoreSync:Source:VectorStoreName=vectors",
             "--CrossStoreSync:Source:GraphStoreName=graph",
+            "--Peering:NodeId=1",
+            $"--Peering:SigningKey={own.PrivateKey}",
+            "--Peering:RetryBaseDelay=00:00:00.050",
+            "--Peering:RetryMaxDelay=00:00:01",
+            "--Peering:Peers:0:NodeId=2",
+            $"--Peering:Peers:0:Url=http://127.0.0.1:{ClosedPort()}",
+            $"--Peering:Peers:0:PublicKey={absent.PublicKey}",
         ]);
         await _app.StartAsync();
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -85,6 +97,7 @@ public sealed partial class ObservabilityTests : IAsyncLifetime
         }
 
         Assert.Contains("crossstoresync.dispatch.lag", instruments.Keys);
+        Assert.Contains("crossstoresync.peer.lag", instruments.Keys);
 
         // The naming rules, checked on every instrument the workload made the exporter serve: all of each one's series
         // names are there, and every crossstoresync_* series is explained by some instrument.
@@ -121,24 +134,55 @@ public sealed partial class ObservabilityTests : IAsyncLifetime
         Assert.True(unknown.Length == 0, "Metric names that the code does not emit:\n" + string.Join("\n", unknown) + "\nKnown: " + string.Join(", ", known.Order(StringComparer.Ordinal)));
 
         // What the issue asks the pack to cover is there.
-        string[] covered = ["crossstoresync_store_applied_total", "crossstoresync_dispatch_lag", "crossstoresync_dispatch_lag_time_seconds", "crossstoresync_store_retries_total", "crossstoresync_store_dead_letters_total", "crossstoresync_store_apply_duration_seconds_bucket", "crossstoresync_consistency_inconsistencies_total", "crossstoresync_migration_entities_total"];
+        string[] covered =
+        [
+            "crossstoresync_store_applied_total", "crossstoresync_dispatch_lag", "crossstoresync_dispatch_lag_time_seconds", "crossstoresync_store_retries_total",
+            "crossstoresync_store_dead_letters_total", "crossstoresync_store_apply_duration_seconds_bucket", "crossstoresync_consistency_inconsistencies_total",
+            "crossstoresync_migration_entities_total",
+
+            // Peers and retention, for nodes that replicate and logs that are truncated.
+            "crossstoresync_peer_lag", "crossstoresync_peer_lag_time_seconds", "crossstoresync_peer_errors_total", "crossstoresync_peer_bytes_total",
+            "crossstoresync_replication_states_total", "crossstoresync_replication_conflicts_total", "crossstoresync_log_retained", "crossstoresync_retention_behind",
+            "crossstoresync_store_needs_rebuild",
+        ];
         Assert.All(covered, name => Assert.Contains(panelExpressions, e => e.Contains(name, StringComparison.Ordinal)));
-        string[] alerts = ["CrossStoreSyncReplicaLagging", "CrossStoreSyncDeadLettersIncreasing", "CrossStoreSyncDispatcherFaulted", "CrossStoreSyncInconsistenciesFound"];
+        string[] alerts =
+        [
+            "CrossStoreSyncReplicaLagging", "CrossStoreSyncDeadLettersIncreasing", "CrossStoreSyncDispatcherFaulted", "CrossStoreSyncInconsistenciesFound",
+            "CrossStoreSyncPeerLagging", "CrossStoreSyncPeerFailing", "CrossStoreSyncConflictsDetected", "CrossStoreSyncReplicaNeedsRebuild", "CrossStoreSyncRetentionHeldBack",
+        ];
         Assert.All(alerts, alert => Assert.Contains($"alert: {alert}", rules, StringComparison.Ordinal));
         var runbook = File.ReadAllText(Path.Combine(root, "docs", "runbook.md"));
         Assert.All(alerts, alert => Assert.Contains($"## {alert}", runbook, StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task Health_is_served_over_HTTP_with_the_lag_of_every_replica()
+    public async Task Health_is_served_over_HTTP_with_the_lag_of_every_replica_and_every_peer()
     {
+        // An exchange with the absent peer fails now (not whenever the background loop tries next).
+        var peering = _app.Services.GetRequiredService<IPeerReplication>();
+        await Assert.ThrowsAnyAsync<Exception>(() => peering.SyncNowAsync(2));
+        Assert.NotNull(Assert.Single(peering.GetStatus()).LastErrorCode);
+
         var response = await _http.GetAsync("/health");
-        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode); // degraded still answers 200
         using var health = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
-        Assert.Equal("Healthy", health.RootElement.GetProperty("status").GetString());
-        var check = Assert.Single(health.RootElement.GetProperty("checks").EnumerateArray().ToArray());
-        Assert.Equal("crossstoresync", check.GetProperty("name").GetString());
-        Assert.True(check.GetProperty("data").TryGetProperty("vectors.lag", out _));
+        Assert.Equal("Degraded", health.RootElement.GetProperty("status").GetString());
+        var checks = health.RootElement.GetProperty("checks").EnumerateArray().ToDictionary(c => c.GetProperty("name").GetString()!);
+        Assert.Equal(["crossstoresync", "crossstoresync-peers"], checks.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal("Healthy", checks["crossstoresync"].GetProperty("status").GetString());
+        Assert.True(checks["crossstoresync"].GetProperty("data").TryGetProperty("vectors.lag", out _));
+        var peers = checks["crossstoresync-peers"];
+        Assert.Equal("Degraded", peers.GetProperty("status").GetString());
+        Assert.Contains("node-2", peers.GetProperty("description").GetString(), StringComparison.Ordinal);
+        Assert.True(peers.GetProperty("data").TryGetProperty("node-2.lag_seconds", out _));
+    }
+
+    private static int ClosedPort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private async Task RunWorkloadAsync()

@@ -114,6 +114,20 @@ internal sealed class PeerLink : IDisposable
     /// </summary>
     public async Task SyncNowAsync(CancellationToken cancellationToken)
     {
+        try
+        {
+            await SyncNowCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // An exchange the application asked for failed like one of the loop's: status and metrics show it too.
+            RecordError(ex.Message, ex is PeerProtocolException p ? p.Code : PeerErrorCode.Unknown);
+            throw;
+        }
+    }
+
+    private async Task SyncNowCoreAsync(CancellationToken cancellationToken)
+    {
         while (true)
         {
             var changes = _changes.Value;
