@@ -105,6 +105,33 @@ public sealed class SqliteCliTests : IDisposable
     }
 
     [Fact]
+    public async Task A_plugin_adds_what_configuration_cannot_express_here_the_transform_of_a_re_embedding()
+    {
+        await _app.WriteNotesAsync(50);
+        _app.AddCollection("notes_v2", vectorDimension: 8);
+        string[] reEmbed = ["migrate", "reembed-v2", "--target", "vectors", "--collection", "notes", "--target-collection", "notes_v2", "--transform", "embed-v2", "--json"];
+
+        // Without the plugin the transform is unknown; a plugin that is not there is named. Both before anything is written.
+        var unknown = await Css.RunAsync(_app.Directory, reEmbed);
+        Assert.True(unknown.ExitCode == 2, unknown.ToString());
+        Assert.Contains("'embed-v2' is not registered", unknown.Stderr, StringComparison.Ordinal);
+        var absent = await Css.RunAsync(_app.Directory, [.. reEmbed, "--plugin", "no-such-plugin.dll"]);
+        Assert.True(absent.ExitCode == 2, absent.ToString());
+        Assert.Contains("no-such-plugin.dll", absent.Stderr, StringComparison.Ordinal);
+        Assert.Equal(0L, _app.Scalar("vectors.db", "SELECT count(*) FROM vectors WHERE collection = 'notes_v2'"));
+
+        // With it: the new collection is filled with the plugin's embeddings and verified.
+        var run = await Css.RunAsync(_app.Directory, [.. reEmbed, "--plugin", typeof(TestPlugin.CssPlugin).Assembly.Location]);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        Assert.True(run.Json().GetProperty("verified").GetBoolean(), run.ToString());
+        Assert.Equal(50L, _app.Scalar("vectors.db", "SELECT count(*) FROM vectors WHERE collection = 'notes_v2' AND deleted = 0"));
+        var blob = (byte[])_app.Scalar("vectors.db", "SELECT vector FROM vectors WHERE collection = 'notes_v2' AND id = 'n-3'")!;
+        var expected = (await TestPlugin.CssPlugin.EmbedV2(Deployment.Note(3), CancellationToken.None)).Vector.ToArray();
+        Assert.Equal(expected, System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(blob).ToArray());
+        Assert.Equal(new float[] { 3, 2, 2.5f, 2, 7, 6, 6.5f, 6 }, expected);
+    }
+
+    [Fact]
     public async Task Migrate_rebuilds_a_wiped_replica_stops_cleanly_on_ctrl_c_and_resumes()
     {
         await _app.WriteNotesAsync(3000);

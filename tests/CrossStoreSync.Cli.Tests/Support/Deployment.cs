@@ -130,6 +130,24 @@ public sealed class Deployment : IDisposable
         return command.ExecuteNonQuery();
     }
 
+    /// <summary>Runs a query against one of the SQLite files and returns the first column of the first row.</summary>
+    public object? Scalar(string file, string sql)
+    {
+        using var connection = new SqliteConnection($"Data Source={Path.Combine(DataPath, file)};Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    /// <summary>Adds a collection to the application's configuration (as an operator does before a re-embedding).</summary>
+    public void AddCollection(string name, int vectorDimension)
+    {
+        var settings = JsonNode.Parse(File.ReadAllText(ConfigPath))!;
+        settings["CrossStoreSync"]!["Collections"]![name] = new JsonObject { ["VectorDimension"] = vectorDimension };
+        File.WriteAllText(ConfigPath, settings.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
     public void Dispose()
     {
         SqliteConnection.ClearAllPools();
