@@ -4,6 +4,7 @@ using CrossStoreSync.Log;
 using CrossStoreSync.Model;
 using CrossStoreSync.PostgreSql.Internal;
 using CrossStoreSync.PostgreSql.Stores;
+using CrossStoreSync.Replication;
 using Npgsql;
 
 namespace CrossStoreSync.PostgreSql.Log;
@@ -157,7 +158,7 @@ public sealed partial class PostgresChangeLog : IReplicationLog
             }
 
             var keys = new List<EntityKey>(newest.Keys);
-            var states = keys.Count == 0 ? new Dictionary<EntityKey, StoredState>() : await documents.ReadStatesWithinAsync(connection, transaction, keys, lockRows: false, cancellationToken).ConfigureAwait(false);
+            var states = keys.Count == 0 ? new Dictionary<EntityKey, StoredState>() : await documents.ReadStatesWithinAsync(connection, transaction, keys, lockRows: false, withContent: true, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
 
             var start = destination.Count;
@@ -291,7 +292,18 @@ public sealed partial class PostgresChangeLog : IReplicationLog
         while (open.Count > 0)
         {
             var keys = new List<EntityKey>(open.Keys);
-            var stored = await documents.ReadStatesWithinAsync(connection, transaction, keys, lockRows: true, cancellationToken).ConfigureAwait(false);
+            // Version, history and hash first; the content (kilobytes per row) only for the keys in conflict, the one
+            // case that looks at it (the rows are locked already, so the second read sees the same states).
+            var stored = await documents.ReadStatesWithinAsync(connection, transaction, keys, lockRows: true, withContent: false, cancellationToken).ConfigureAwait(false);
+            var conflicting = keys.Where(k => stored.TryGetValue(k, out var local) && ReplicationDecisions.NeedsStoredContent(states[open[k]], local)).ToList();
+            if (conflicting.Count > 0)
+            {
+                foreach (var (key, state) in await documents.ReadStatesWithinAsync(connection, transaction, conflicting, lockRows: false, withContent: true, cancellationToken).ConfigureAwait(false))
+                {
+                    stored[key] = state;
+                }
+            }
+
             var writes = new List<DecidedWrite>(keys.Count);
             foreach (var key in keys)
             {

@@ -19,18 +19,27 @@ public sealed partial class PostgresDocumentStore
         "id, version, hash, deleted, coalesce(document_raw, convert_to(document::text, 'UTF8')), vector, edges, vv::text, from_node";
 
     /// <summary>
+    /// <see cref="StateColumns"/> without the content (documents, vectors, edges: kilobytes per row): what a replication
+    /// decision reads first, since only a conflict looks at the stored content. The row reads as a content-less upsert
+    /// with the stored hash.
+    /// </summary>
+    private const string HeadColumns = "id, version, hash, deleted, NULL, NULL, NULL, vv::text, from_node";
+
+    /// <summary>
     /// Reads what the source holds for <paramref name="keys"/> (tombstones included) with the replication columns, one
     /// statement per collection, in the caller's transaction; with <paramref name="lockRows"/> the rows stay locked
-    /// (<c>FOR UPDATE</c>, in id order) until it ends. Keys the source does not hold are absent from the result.
+    /// (<c>FOR UPDATE</c>, in id order) until it ends. Without <paramref name="withContent"/> each state is read without
+    /// its document, vector and edges (a content-less upsert carrying the stored hash). Keys the source does not hold
+    /// are absent from the result.
     /// </summary>
     /// <exception cref="SyncStoreException">A stored row cannot be decoded.</exception>
     /// <exception cref="NpgsqlException">The server failed, or a table is missing (not translated: the caller owns the transaction).</exception>
-    internal async Task<Dictionary<EntityKey, StoredState>> ReadStatesWithinAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<EntityKey> keys, bool lockRows, CancellationToken cancellationToken)
+    internal async Task<Dictionary<EntityKey, StoredState>> ReadStatesWithinAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, IReadOnlyList<EntityKey> keys, bool lockRows, bool withContent, CancellationToken cancellationToken)
     {
         var result = new Dictionary<EntityKey, StoredState>(keys.Count);
         foreach (var (collection, ids) in GroupIds(keys))
         {
-            await ReadCollectionStatesAsync(connection, transaction, collection, ids, lockRows, result, cancellationToken).ConfigureAwait(false);
+            await ReadCollectionStatesAsync(connection, transaction, collection, ids, lockRows, withContent, result, cancellationToken).ConfigureAwait(false);
         }
 
         return result;
@@ -48,7 +57,7 @@ public sealed partial class PostgresDocumentStore
             {
                 try
                 {
-                    await ReadCollectionStatesAsync(connection, null, collection, ids, lockRows: false, found, cancellationToken).ConfigureAwait(false);
+                    await ReadCollectionStatesAsync(connection, null, collection, ids, lockRows: false, withContent: true, found, cancellationToken).ConfigureAwait(false);
                 }
                 catch (PostgresException ex) when (ex.SqlState == PostgresSql.UndefinedTable)
                 {
@@ -114,10 +123,10 @@ public sealed partial class PostgresDocumentStore
         return page;
     }
 
-    private async Task ReadCollectionStatesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string collection, string[] ids, bool lockRows, Dictionary<EntityKey, StoredState> destination, CancellationToken cancellationToken)
+    private async Task ReadCollectionStatesAsync(NpgsqlConnection connection, NpgsqlTransaction? transaction, string collection, string[] ids, bool lockRows, bool withContent, Dictionary<EntityKey, StoredState> destination, CancellationToken cancellationToken)
     {
         // Rows are locked in id order, the order every write of this store takes them in.
-        var sql = $"SELECT {StateColumns} FROM {_tables.Qualified(collection)} WHERE id = ANY($1)" + (lockRows ? " ORDER BY id FOR UPDATE" : string.Empty);
+        var sql = $"SELECT {(withContent ? StateColumns : HeadColumns)} FROM {_tables.Qualified(collection)} WHERE id = ANY($1)" + (lockRows ? " ORDER BY id FOR UPDATE" : string.Empty);
         await using var command = new NpgsqlCommand(sql, connection, transaction);
         command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, Value = ids });
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);

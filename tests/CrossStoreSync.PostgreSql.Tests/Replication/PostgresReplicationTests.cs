@@ -92,6 +92,27 @@ public sealed class PostgresReplicationTests : TwoNodes
     }
 
     [Fact]
+    public async Task A_stored_state_that_loses_a_conflict_is_recorded_with_its_whole_content()
+    {
+        await using var a = await StartNode(1);
+        await using var b = await StartNode(2);
+        var first = await a.Manager.WriteAsync(Item("x", "a's"));
+        var second = await b.Manager.WriteAsync(Item("x", "b's"));
+
+        // The node holding the older write pulls the newer one: its own stored state loses. The apply reads stored
+        // content only for a conflict, so this is the case that must read it whole.
+        var (older, newer, olderText) = second.Version > first.Version ? (a, b, "a's") : (b, a, "b's");
+        var (result, _) = await PullAsync(newer, older);
+
+        var conflict = Assert.Single(result.Conflicts);
+        Assert.Equal(ConflictResolutionKind.TookRemote, conflict.Resolution);
+        Assert.Equal($$"""{"text":"{{olderText}}"}""", Encoding.UTF8.GetString(conflict.Loser.Entity!.Document.Span));
+        var listed = Assert.Single(await (await LogOf(older)).ListConflictsAsync("items", "x", 0, 10, CancellationToken.None));
+        Assert.Equal($$"""{"text":"{{olderText}}"}""", Encoding.UTF8.GetString(listed.Loser.Entity!.Document.Span));
+        Assert.Equal(conflict.Loser.ContentHash, listed.Loser.ContentHash);
+    }
+
+    [Fact]
     public async Task Concurrent_writes_are_recorded_as_a_conflict_and_both_nodes_keep_the_last_writer()
     {
         await using var a = await StartNode(1);
