@@ -1,4 +1,6 @@
+using CrossStoreSync.Log;
 using CrossStoreSync.Model;
+using CrossStoreSync.Replication;
 using CrossStoreSync.Sqlite.Stores;
 using CrossStoreSync.Stores;
 using CrossStoreSync.Sync;
@@ -15,6 +17,36 @@ public sealed class ReplicationTests : IAsyncLifetime
     public Task InitializeAsync() => Task.CompletedTask;
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    [Fact]
+    public async Task A_cursor_on_entries_the_log_committed_before_its_engine_saw_them_is_valid_not_beyond_the_head()
+    {
+        // A node's engine learns its head a moment after each commit, and a pull can serve the new entries in between;
+        // the puller's next request then names a position beyond the engine's head but inside the log. Here the entries
+        // go straight into node 1's log (a batch received from node 3), so its engine stays behind them for the test.
+        var a = await _cluster.StartAsync(1, sync: o => o.PollInterval = TimeSpan.FromMinutes(30));
+        var b = await _cluster.StartAsync(2);
+        var log = await a.Writer.GetLogAsync();
+        var engineHead = a.Writer.Head;
+        var version = new HlcTimestamp(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 0, 3);
+        ReplicatedState[] states = [new(1, EntityChange.Upsert(Note("late-1", "one"), version), VersionVector.Of(version)), new(2, EntityChange.Upsert(Note("late-2", "two"), version), VersionVector.Of(version))];
+        await log.ApplyReplicatedAsync(states, 3, (incoming, _) => new ReplicationDecision(ReplicationAction.Write, incoming.Change, incoming.History, 3, null), null, CancellationToken.None);
+        var logHead = await a.HeadAsync();
+        Assert.True(logHead > engineHead && a.Writer.Head == engineHead, $"log head {logHead}, engine head {a.Writer.Head}");
+
+        await b.Peering.SyncNowAsync(1).WaitAsync(TestCluster.Wait);
+        Assert.NotNull(await b.StateAsync("late-2"));
+        Assert.Equal(logHead, b.StatusOf(1).Cursor);
+
+        // Asked again (and pulled by b's loop meanwhile), the cursor stands: no reset to the engine's stale head, so no
+        // Merkle comparison on either node and nothing pulled twice.
+        await b.Peering.SyncNowAsync(1).WaitAsync(TestCluster.Wait);
+        await b.Peering.SyncNowAsync(1).WaitAsync(TestCluster.Wait);
+        var status = b.StatusOf(1);
+        Assert.Equal(logHead, status.Cursor);
+        Assert.Equal(2, status.StatesReceived);
+        Assert.Null(status.LastErrorCode);
+    }
 
     [Fact]
     public async Task A_write_on_one_node_reaches_every_store_of_the_others_and_is_not_echoed()
@@ -35,7 +67,7 @@ public sealed class ReplicationTests : IAsyncLifetime
         }
 
         // b's replicas: its own dispatchers apply what it received.
-        await b.Peering.SyncNowAsync(1);
+        await b.Peering.SyncNowAsync(1).WaitAsync(TestCluster.Wait);
         var bHead = await b.HeadAsync();
         Assert.Equal(SyncWaitOutcome.Synced, await b.Manager.WaitForSyncAsync(new SyncTicket(new Log.LsnRange(1, bHead), default), TestCluster.Wait));
         var vectors = b.Services.GetRequiredService<SqliteVectorStore>();
@@ -71,7 +103,7 @@ public sealed class ReplicationTests : IAsyncLifetime
         a = await _cluster.StartAsync(1);
         b = await _cluster.StartAsync(2);
         await a.Peering.SyncNowAsync(2);
-        await b.Peering.SyncNowAsync(1);
+        await b.Peering.SyncNowAsync(1).WaitAsync(TestCluster.Wait);
 
         var winner = first.Version > second.Version ? first.Version : second.Version;
         var loser = first.Version > second.Version ? second.Version : first.Version;
