@@ -37,6 +37,24 @@ public sealed class HarnessCluster : IAsyncDisposable
 
     public async Task<NodeProcess> StartAsync(int index, params string[] extra)
     {
+        // A port found free can be taken by another process before the node binds it (seeds run side by side): the
+        // node then exits at once, before anything is written, and starts again on a new port its proxies forward to.
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await StartOnceAsync(index, extra);
+            }
+            catch (InvalidOperationException ex) when (attempt < 4 && ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+            {
+                _ports[index] = TestCluster.FreePort();
+                Mesh.Retarget(index, new IPEndPoint(IPAddress.Loopback, _ports[index]));
+            }
+        }
+    }
+
+    private async Task<NodeProcess> StartOnceAsync(int index, string[] extra)
+    {
         var args = new List<string>
         {
             "--node", (index + 1).ToString(CultureInfo.InvariantCulture),

@@ -65,10 +65,18 @@ public sealed class NodeProcess : IAsyncDisposable
         }
 
         var node = new NodeProcess(nodeId, Process.Start(info) ?? throw new InvalidOperationException("Could not start a node process."));
-        var ready = await node.ReadAsync(TimeSpan.FromSeconds(60));
-        if (!ready.TryGetProperty("ready", out _))
+        try
         {
-            throw new InvalidOperationException($"Node {nodeId} did not report ready: {ready}");
+            var ready = await node.ReadAsync(TimeSpan.FromSeconds(60));
+            if (!ready.TryGetProperty("ready", out _))
+            {
+                throw new InvalidOperationException($"Node {nodeId} did not report ready: {ready}");
+            }
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
         }
 
         return node;
