@@ -92,8 +92,8 @@ internal readonly record struct FrameHeader(
 
     /// <summary>
     /// Reads one frame; null at the end of the stream. The body is <c>Buffer[..Header.BodyLength]</c> in a buffer rented
-    /// from the shared pool (bodies are up to a megabyte by default, which would otherwise be a large-object allocation
-    /// per frame): the caller hands it back with <see cref="ReturnBuffer"/> once the body is decoded.
+    /// from the shared pool (bodies are up to <c>ChunkBytes</c>, 2 MiB by default, which would otherwise be a large-object
+    /// allocation per frame): the caller hands it back with <see cref="ReturnBuffer"/> once the body is decoded.
     /// </summary>
     /// <exception cref="PeerProtocolException">The signature, the body hash or the layout is wrong.</exception>
     public static async ValueTask<(FrameHeader Header, byte[] Buffer)?> ReadAsync(Stream stream, byte[] senderKey, CancellationToken cancellationToken)

@@ -247,23 +247,27 @@ internal sealed partial class PeerServer(
     }
 
     /// <summary>
-    /// A peer whose cursor this log no longer serves saw a history of this log that this node has lost (it was reset,
-    /// re-created or restored from an older copy): states it received from this node are not sent back by its log
-    /// (no echo), so this node compares sources with it by Merkle trees to take its lost states back.
-    /// </summary>
-    /// <summary>
     /// The head a pull is answered from. The engine's head follows the log a moment behind (it moves once a commit has
     /// returned, and learns other processes' appends when its dispatchers poll), while a pull may already have served
     /// entries up to the log's own last position. A cursor there is valid — calling it "beyond the head" would reset the
     /// puller and start a Merkle comparison on both nodes — and a cursor at the engine's head may still have entries
     /// after it, which are sent instead of waiting a long poll for them. The log is asked only in those two cases.
     /// </summary>
-    private async ValueTask<long> HeadAsync(IReplicationLog log, long after, CancellationToken cancellationToken)
+    private ValueTask<long> HeadAsync(IReplicationLog log, long after, CancellationToken cancellationToken) =>
+        after >= writer.Head ? LogHeadAsync(log, cancellationToken) : ValueTask.FromResult(writer.Head);
+
+    /// <summary>The newer of the engine's head and the log's own last position.</summary>
+    private async ValueTask<long> LogHeadAsync(IReplicationLog log, CancellationToken cancellationToken)
     {
         var head = writer.Head;
-        return after >= head ? Math.Max(head, await log.GetLastLsnAsync(cancellationToken).ConfigureAwait(false)) : head;
+        return Math.Max(head, await log.GetLastLsnAsync(cancellationToken).ConfigureAwait(false));
     }
 
+    /// <summary>
+    /// A peer whose cursor this log no longer serves saw a history of this log that this node has lost (it was reset,
+    /// re-created or restored from an older copy): states it received from this node are not sent back by its log
+    /// (no echo), so this node compares sources with it by Merkle trees to take its lost states back.
+    /// </summary>
     private void NoteReset(PeerInfo peer, ChangesRequest request, ResetReason reason)
     {
         if (request.After > 0 && reason is ResetReason.LogChanged or ResetReason.FingerprintMismatch or ResetReason.BeyondHead)
@@ -278,7 +282,7 @@ internal sealed partial class PeerServer(
         var log = await writer.GetLogAsync(context.RequestAborted).ConfigureAwait(false);
         var logId = await log.GetLogIdAsync(context.RequestAborted).ConfigureAwait(false);
         // The log's own head, not only the engine's: SyncNowAsync waits for everything the log held when it asked.
-        var head = Math.Max(writer.Head, await log.GetLastLsnAsync(context.RequestAborted).ConfigureAwait(false));
+        var head = await LogHeadAsync(log, context.RequestAborted).ConfigureAwait(false);
         var reset = request.LogId is null ? ResetReason.None : await CheckCursorAsync(log, logId, request, head, context.RequestAborted).ConfigureAwait(false);
         if (reset != ResetReason.None)
         {
